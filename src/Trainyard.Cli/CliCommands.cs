@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace Trainyard.Cli;
+
+/// <summary>The command groups of the `trainyard` CLI. One line per group.</summary>
+internal static class CliCommands
+{
+    public static IEnumerable<Command> All()
+    {
+        return [];
+    }
+}

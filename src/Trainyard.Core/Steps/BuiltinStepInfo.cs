@@ -1,0 +1,39 @@
+namespace Trainyard.Core.Steps;
+
+/// <summary>Describes a built-in step so specs can be validated without loading its implementation.</summary>
+public sealed record BuiltinStepInfo(string Name, string Version, string Description)
+{
+    /// <summary>Accepted `with` inputs.</summary>
+    public IReadOnlyList<StepInputInfo> Inputs { get; init; } = [];
+
+    /// <summary>Outputs it always reports.</summary>
+    public IReadOnlyList<string> Outputs { get; init; } = [];
+
+    /// <summary>True when unknown `with` keys are allowed (e.g. echo).</summary>
+    public bool AllowsExtraInputs { get; init; }
+}
+
+/// <summary>One `with` input of a built-in step.</summary>
+public sealed record StepInputInfo(string Name, string Type, bool Required, string Description);
+
+/// <summary>The built-in steps known to validation. Hosts compose it from every registered step.</summary>
+public sealed class StepCatalog
+{
+    private readonly Dictionary<string, BuiltinStepInfo> _steps = new(StringComparer.Ordinal);
+
+    /// <summary>Creates a catalog.</summary>
+    public StepCatalog(IEnumerable<BuiltinStepInfo> steps)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        foreach (var s in steps)
+        {
+            _steps[s.Name] = s;
+        }
+    }
+
+    /// <summary>All steps by name.</summary>
+    public IReadOnlyCollection<BuiltinStepInfo> All => _steps.Values;
+
+    /// <summary>Finds a step, or null.</summary>
+    public BuiltinStepInfo? Find(string name) => _steps.GetValueOrDefault(name);
+}

@@ -1,0 +1,1 @@
+namespace Trainyard.Steps.Ml;
