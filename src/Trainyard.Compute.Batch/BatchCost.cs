@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+
+namespace Trainyard.Compute.Batch;
+
+/// <summary>
+/// Estimated Batch cost: node time (task start to end) times the pool's price per node-hour. One task is assumed to
+/// hold one node (Trainyard's pools run one task per node), so this is what the node cost while the task ran,
+/// not the whole pool bill (idle and boot time are not included).
+/// </summary>
+public static class BatchCost
+{
+    /// <summary>Output name holding a task's estimated cost in USD.</summary>
+    public const string CostOutput = "batch_cost_usd";
+
+    /// <summary>Output name holding a task's node seconds.</summary>
+    public const string NodeSecondsOutput = "batch_node_seconds";
+
+    /// <summary>Meter name for OpenTelemetry / dotnet-counters.</summary>
+    public const string MeterName = "Trainyard.Compute.Batch";
+
+    private static readonly Meter Meter = new(MeterName);
+    private static readonly Counter<double> CostCounter = Meter.CreateCounter<double>("trainyard.batch.cost", "USD", "Estimated Azure Batch node cost of completed tasks.");
+    private static readonly Histogram<double> NodeSeconds = Meter.CreateHistogram<double>("trainyard.batch.task.node_time", "s", "Node time of completed Azure Batch tasks.");
+    private static readonly Counter<long> Requeues = Meter.CreateCounter<long>("trainyard.batch.task.requeues", "{requeue}", "Times Batch requeued a task (Spot pre-emption, node loss).");
+
+    /// <summary>Estimated cost of <paramref name="nodeTime"/> on <paramref name="poolId"/>.</summary>
+    public static double Estimate(IReadOnlyDictionary<string, double> prices, string poolId, TimeSpan nodeTime)
+    {
+        ArgumentNullException.ThrowIfNull(prices);
+        if (nodeTime <= TimeSpan.Zero || !prices.TryGetValue(poolId, out var perHour))
+        {
+            return 0;
+        }
+
+        return Math.Round(nodeTime.TotalHours * perHour, 6);
+    }
+
+    /// <summary>
+    /// A run's estimated Batch cost: the sum of <see cref="CostOutput"/> over its tasks' outputs (for `trainyard status`).
+    /// </summary>
+    public static double RunTotal(IEnumerable<IReadOnlyDictionary<string, JsonElement>> taskOutputs)
+    {
+        ArgumentNullException.ThrowIfNull(taskOutputs);
+        double total = 0;
+        foreach (var outputs in taskOutputs)
+        {
+            if (outputs.TryGetValue(CostOutput, out var value) && value.ValueKind == JsonValueKind.Number)
+            {
+                total += value.GetDouble();
+            }
+        }
+
+        return Math.Round(total, 6);
+    }
+
+    internal static void Record(string poolId, string pipeline, TimeSpan nodeTime, double costUsd)
+    {
+        var tags = new TagList { { "pool", poolId }, { "pipeline", pipeline } };
+        NodeSeconds.Record(nodeTime.TotalSeconds, tags);
+        CostCounter.Add(costUsd, tags);
+    }
+
+    internal static void RecordRequeue(string poolId, int count)
+    {
+        if (count > 0)
+        {
+            Requeues.Add(count, new KeyValuePair<string, object?>("pool", poolId));
+        }
+    }
+}
