@@ -264,11 +264,7 @@ public sealed class LocalProcessExecutorTests : IDisposable
     public async Task ExecuteAsync_Timeout_KillsTheWholeProcessTree()
     {
         var pids = Path.Combine(_root, "pids");
-        var script = WriteScript($"""
-            sleep 300 &
-            echo $! > '{pids}'
-            wait
-            """);
+        var script = WriteGrandchildScript(pids);
         var work = Work(["/bin/sh", script]) with { Timeout = TimeSpan.FromSeconds(1) };
 
         var outcome = await Execute(work);
@@ -282,11 +278,7 @@ public sealed class LocalProcessExecutorTests : IDisposable
     public async Task ExecuteAsync_Cancelled_KillsTheWholeProcessTreeAndThrows()
     {
         var pids = Path.Combine(_root, "pids");
-        var script = WriteScript($"""
-            sleep 300 &
-            echo $! > '{pids}'
-            wait
-            """);
+        var script = WriteGrandchildScript(pids);
         using var cts = new CancellationTokenSource(TestTimeout);
 
         var running = Execute(Work(["/bin/sh", script]), cancellationToken: cts.Token);
@@ -353,6 +345,13 @@ public sealed class LocalProcessExecutorTests : IDisposable
         File.WriteAllText(path, body.ReplaceLineEndings("\n") + "\n");
         return path;
     }
+
+    /// <summary>A script whose child (`sleep 300`) would outlive it unless the whole tree is killed; writes the child's pid.</summary>
+    private string WriteGrandchildScript(string pidFile) => WriteScript($"""
+        sleep 300 &
+        echo $! > '{pidFile}'
+        wait
+        """);
 
     private async Task PutArtifact(string path, string text)
     {
