@@ -457,7 +457,12 @@ internal sealed class CliInputException(string message) : Exception(message);
 /// <summary>Where a command prints: text for people, JSON for tools; errors always to stderr.</summary>
 internal sealed class CliOutput(bool json, TextWriter output, TextWriter error)
 {
-    private static readonly JsonSerializerOptions Indented = new(EngineJson.Options) { WriteIndented = true };
+    // Nulls are written: tools see every field of the documented shape, present or not.
+    private static readonly JsonSerializerOptions Indented = new(EngineJson.Options)
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never,
+    };
 
     /// <summary>Output and error writers of the invocation (the console, or a test's writers).</summary>
     public static CliOutput For(ParseResult parse, bool json)

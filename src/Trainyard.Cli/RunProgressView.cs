@@ -88,7 +88,7 @@ internal abstract class RunProgressView
             {
                 t.TaskKey,
                 Symbol(t.Status) + " " + RunReport.Lower(t.Status),
-                t.Attempt.ToString(CultureInfo.InvariantCulture),
+                RunReport.AttemptText(t.Attempt),
                 t.StartedAt is { } s ? RunReport.FormatDuration((t.FinishedAt ?? now) - s) : "",
                 t.RetryAt is { } retry && t.Status == TaskStatus.Ready ? $"retry in {RunReport.FormatDuration(retry - now)}" : FirstLine(t.Message),
             });
@@ -171,7 +171,8 @@ internal abstract class RunProgressView
                     TaskStatus.Succeeded when task.StartedAt is { } s && task.FinishedAt is { } f => $" in {RunReport.FormatDuration(f - s)}",
                     _ => "",
                 };
-                output.WriteLine($"[{elapsed,7}] {task.TaskKey} {RunReport.Lower(task.Status)} (attempt {task.Attempt}){detail}");
+                var attempt = task.Attempt == 0 ? "" : $" (attempt {task.Attempt})";
+                output.WriteLine($"[{elapsed,7}] {task.TaskKey} {RunReport.Lower(task.Status)}{attempt}{detail}");
             }
 
             output.Flush();

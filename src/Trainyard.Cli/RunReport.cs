@@ -47,6 +47,9 @@ internal sealed record RunReport(
     public static string Lower<T>(T value)
         where T : struct, Enum => value.ToString().ToLowerInvariant();
 
+    /// <summary>The attempt column: empty for tasks that are never dispatched themselves (a foreach step's own task).</summary>
+    public static string AttemptText(int attempt) => attempt == 0 ? "" : attempt.ToString(CultureInfo.InvariantCulture);
+
     /// <summary>Seconds with millisecond precision.</summary>
     public static double Seconds(TimeSpan span) => Math.Round(Math.Max(0, span.TotalSeconds), 3);
 
@@ -80,7 +83,7 @@ internal sealed record RunReport(
         sb.AppendLine();
         sb.Append(TextTable.Render(
             ["TASK", "STATUS", "ATTEMPT", "DURATION", "NOTE"],
-            Tasks.Select(t => new[] { t.Key, t.Status, t.Attempt.ToString(CultureInfo.InvariantCulture), t.DurationSeconds is { } d ? FormatDuration(TimeSpan.FromSeconds(d)) : "", t.Note })));
+            Tasks.Select(t => new[] { t.Key, t.Status, AttemptText(t.Attempt), t.DurationSeconds is { } d ? FormatDuration(TimeSpan.FromSeconds(d)) : "", t.Note })));
         var counts = Tasks.GroupBy(t => t.Status).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Count()} {g.Key}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"{Tasks.Count} tasks: {string.Join(", ", counts)}");
         if (Error is not null)
@@ -114,7 +117,8 @@ internal sealed record TaskReport(
     string? Message,
     bool Reused,
     IReadOnlyDictionary<string, JsonElement> Outputs,
-    IReadOnlyList<ArtifactRef> Artifacts)
+    IReadOnlyList<ArtifactRef> Artifacts,
+    int? Items)
 {
     /// <summary>Builds a task row.</summary>
     public static TaskReport From(TaskState task, DateTimeOffset now) => new(
@@ -129,7 +133,8 @@ internal sealed record TaskReport(
         task.Message,
         task.Result?.Cached == true,
         task.Result?.Outputs ?? new Dictionary<string, JsonElement>(),
-        task.Result?.Artifacts ?? []);
+        task.Result?.Artifacts ?? [],
+        task.Items);
 
     /// <summary>Short text for the NOTE column: the first line of the message, or the number of outputs.</summary>
     public string Note
@@ -145,6 +150,11 @@ internal sealed record TaskReport(
             if (Reused)
             {
                 return "reused";
+            }
+
+            if (Items is { } items)
+            {
+                return $"foreach: {items} item(s)";
             }
 
             return Outputs.Count > 0 ? string.Join(" ", Outputs.Take(3).Select(o => $"{o.Key}={Short(o.Value)}")) : "";

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Trainyard.Core.Engine;
+using Trainyard.Core.Spec;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Storage.Sqlite;
 
@@ -41,11 +42,64 @@ public sealed class StoreInspector : IAsyncDisposable
         var snapshot = await SnapshotAsync(runId);
         var version = await _backend.Store.GetPipelineAsync(snapshot.PipelineHash, CancellationToken.None)
             ?? throw new InvalidOperationException($"pipeline version {snapshot.PipelineHash} of run {runId} is not in the store");
-        var spec = PipelineTexts.Parse(version);
+        var spec = PipelineLoader.LoadOrThrow(version.SpecText, version.Source ?? version.Name);
         var replayed = JournalReplay.Replay(spec, await JournalAsync(runId));
-        Assert.Equal(
-            JsonSerializer.Serialize(snapshot, EngineJson.Options),
-            JsonSerializer.Serialize(replayed, EngineJson.Options));
+        var differences = new List<string>();
+        Compare(JsonSerializer.SerializeToElement(snapshot, EngineJson.Options), JsonSerializer.SerializeToElement(replayed, EngineJson.Options), "$", differences);
+        Assert.True(differences.Count == 0, $"run {runId}: the replayed journal differs from the stored snapshot at:\n{string.Join('\n', differences.Take(20))}");
+    }
+
+    /// <summary>Collects the JSON paths where two documents differ (stored value first, replayed second).</summary>
+    private static void Compare(JsonElement stored, JsonElement replayed, string path, List<string> differences)
+    {
+        if (stored.ValueKind != replayed.ValueKind)
+        {
+            differences.Add($"{path}: stored {stored.GetRawText()} / replayed {replayed.GetRawText()}");
+            return;
+        }
+
+        switch (stored.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var names = stored.EnumerateObject().Select(p => p.Name).Union(replayed.EnumerateObject().Select(p => p.Name)).ToList();
+                foreach (var name in names)
+                {
+                    var inStored = stored.TryGetProperty(name, out var a);
+                    var inReplayed = replayed.TryGetProperty(name, out var b);
+                    if (inStored && inReplayed)
+                    {
+                        Compare(a, b, $"{path}.{name}", differences);
+                    }
+                    else
+                    {
+                        differences.Add($"{path}.{name}: only in the {(inStored ? "stored snapshot" : "replay")}");
+                    }
+                }
+
+                break;
+            case JsonValueKind.Array:
+                var left = stored.EnumerateArray().ToList();
+                var right = replayed.EnumerateArray().ToList();
+                if (left.Count != right.Count)
+                {
+                    differences.Add($"{path}: {left.Count} items stored / {right.Count} replayed");
+                    return;
+                }
+
+                for (var i = 0; i < left.Count; i++)
+                {
+                    Compare(left[i], right[i], $"{path}[{i}]", differences);
+                }
+
+                break;
+            default:
+                if (stored.GetRawText() != replayed.GetRawText())
+                {
+                    differences.Add($"{path}: stored {stored.GetRawText()} / replayed {replayed.GetRawText()}");
+                }
+
+                break;
+        }
     }
 
     /// <summary>Replays every run in the store; returns how many.</summary>
