@@ -7,6 +7,7 @@ internal static class CliCommands
 {
     public static IEnumerable<Command> All()
     {
-        return [];
+        yield return ValidateCommands.Create();
+        yield return PlanCommands.Create();
     }
 }

@@ -41,6 +41,9 @@ public sealed record LocalWorkerOptions
     /// <summary>Longest backoff after a handler error.</summary>
     public TimeSpan MaxErrorBackoff { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Deliver pending outboxes of running runs when starting (repairs a crash right after a commit).</summary>
+    public bool RecoverOnStart { get; init; } = true;
+
     /// <summary>Logging; none by default.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 }
@@ -76,6 +79,11 @@ public sealed class LocalWorker
         _engine.MessagesSent += Wake;
         try
         {
+            if (_o.RecoverOnStart)
+            {
+                await _engine.RecoverPendingAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             await Task.WhenAll(ControlLoopAsync(cancellationToken), WorkLoopAsync(cancellationToken)).ConfigureAwait(false);
         }
         finally

@@ -20,7 +20,8 @@ namespace Trainyard.Runtime;
 /// </summary>
 public sealed class RunEngine
 {
-    private static readonly TimeSpan TimerTolerance = TimeSpan.FromSeconds(1);
+    // Timers arriving earlier than this are sent on again (chained long delays, queue clock skew).
+    private static readonly TimeSpan TimerTolerance = TimeSpan.FromMilliseconds(10);
     private readonly IBackend _backend;
     private readonly RunEngineOptions _o;
     private readonly ILogger _log;
@@ -147,6 +148,27 @@ public sealed class RunEngine
 
         await DeliverAsync(runId, stored.PendingOutbox, cancellationToken).ConfigureAwait(false);
         return StateOf(stored);
+    }
+
+    /// <summary>
+    /// Delivers the pending outboxes of running runs: repairs a crash between a commit and its delivery when no queue
+    /// message is left that would load the run again (e.g. right after StartRun). Returns how many runs had one.
+    /// </summary>
+    public async Task<int> RecoverPendingAsync(CancellationToken cancellationToken)
+    {
+        var repaired = 0;
+        var running = await _backend.Store.ListRunsAsync(new RunQuery { Status = "running", Limit = 10_000 }, cancellationToken).ConfigureAwait(false);
+        foreach (var run in running)
+        {
+            var stored = await _backend.Store.LoadAsync(run.RunId, cancellationToken).ConfigureAwait(false);
+            if (stored is { PendingOutbox.Count: > 0 })
+            {
+                await DeliverAsync(run.RunId, stored.PendingOutbox, cancellationToken).ConfigureAwait(false);
+                repaired++;
+            }
+        }
+
+        return repaired;
     }
 
     /// <summary>A run's current state, or null when it does not exist.</summary>

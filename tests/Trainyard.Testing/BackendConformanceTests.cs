@@ -401,7 +401,7 @@ public abstract class BackendConformanceTests : IAsyncLifetime
         Assert.Contains("Artifact path", e.Message, StringComparison.Ordinal);
     }
 
-    [Fact(Skip = "Decider.Decide is still the scaffold in main; un-skipped when the decider helper's work is merged")]
+    [Fact]
     public async Task Engine_DuplicateDeliveryOfEveryMessage_ChangesNothing()
     {
         var engine = new RunEngine(Backend, new RunEngineOptions { WorkRoot = Path.Combine(Path.GetTempPath(), "trainyard-conf", Guid.NewGuid().ToString("N")) });

@@ -14,6 +14,7 @@ public static class StandardSteps
         Inputs = [In("message", "string", false, "Text to log.")],
         Outputs = ["message"],
         AllowsExtraInputs = true,
+        EchoesInputs = true,
     };
 
     /// <summary>Waits.</summary>
