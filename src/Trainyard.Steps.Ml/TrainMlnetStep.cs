@@ -76,7 +76,7 @@ public sealed class TrainMlnetStep : IBuiltinStep
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentOutOfRangeException or FormatException)
         {
-            throw new StepFailedException($"train-mlnet: {trainer} failed to train on {inputs.RequiredString("train")}: {e.Message}. Check the label column and hyperparameters.");
+            throw new StepFailedException($"train-mlnet: {trainer} failed to train on {string.Join(", ", inputs.StringList("train"))}: {e.Message}. Check the label column and hyperparameters.");
         }
 
         var predictions = model.Transform(evalData);
@@ -94,22 +94,78 @@ public sealed class TrainMlnetStep : IBuiltinStep
         return await io.FinishAsync();
     }
 
+    /// <summary>
+    /// Copies an input CSV to the scratch folder. A list of CSVs is joined column-wise (feature sets built from the
+    /// same dataset with the same split seed are row-aligned); a column already present (the label) is kept once.
+    /// </summary>
     private static async Task<string> StageAsync(StepIo io, string input)
     {
-        var (stream, info) = await io.OpenInputAsync(input);
-        var local = io.ScratchPath(input + ".csv");
-        await using (stream)
-        await using (var file = File.Create(local))
+        var paths = io.Inputs.StringList(input);
+        if (paths.Count == 0)
         {
-            await stream.CopyToAsync(file, io.Token);
+            throw io.Inputs.Bad(input, "is required (an artifact path or a list of them)");
         }
 
-        if (info.Size == 0)
+        var locals = new List<string>();
+        for (var i = 0; i < paths.Count; i++)
         {
-            throw new StepFailedException($"train-mlnet: input '{input}' ({info.Path}) is empty.");
+            var (stream, info) = await io.OpenPathAsync(input, paths[i]);
+            if (info.Size == 0)
+            {
+                throw new StepFailedException($"train-mlnet: input '{input}' ({info.Path}) is empty.");
+            }
+
+            var local = io.ScratchPath($"{input}-{i}.csv");
+            await using (stream)
+            await using (var file = File.Create(local))
+            {
+                await stream.CopyToAsync(file, io.Token);
+            }
+
+            locals.Add(local);
         }
 
-        return local;
+        return locals.Count == 1 ? locals[0] : JoinColumns(io, input, paths, locals);
+    }
+
+    private static string JoinColumns(StepIo io, string input, IReadOnlyList<string> paths, List<string> locals)
+    {
+        var target = io.ScratchPath(input + ".csv");
+        var readers = locals.Select(l => new CsvReader(File.OpenRead(l), l)).ToList();
+        try
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var keep = readers.Select(r => r.Header.Select((h, i) => (h, i)).Where(c => seen.Add(c.h)).Select(c => c.i).ToArray()).ToList();
+            using var writer = new CsvWriter(new StreamWriter(target));
+            writer.WriteRow(readers.SelectMany((r, k) => keep[k].Select(i => r.Header[i])));
+            var row = new List<string>();
+            while (true)
+            {
+                var more = readers.Select(r => r.Read()).ToList();
+                if (more.Distinct().Count() > 1)
+                {
+                    throw new StepFailedException(
+                        $"train-mlnet: the feature sets in '{input}' ({string.Join(", ", paths)}) have different row counts; build them from the same dataset with the same split seed.");
+                }
+
+                if (!more[0])
+                {
+                    return target;
+                }
+
+                row.Clear();
+                for (var k = 0; k < readers.Count; k++)
+                {
+                    row.AddRange(keep[k].Select(i => readers[k].Fields[i]));
+                }
+
+                writer.WriteRow(row);
+            }
+        }
+        finally
+        {
+            readers.ForEach(r => r.Dispose());
+        }
     }
 
     private static string[] ReadHeader(string path)

@@ -83,9 +83,9 @@ public static class StandardSteps
     {
         Inputs =
         [
-            In("train", "string", true, "Artifact path of the training CSV."),
-            In("validation", "string", false, "Artifact path of the evaluation CSV (else test, else train)."),
-            In("test", "string", false, "Artifact path of the test CSV."),
+            In("train", "string|list", true, "Artifact path of the training CSV, or a list of row-aligned feature-set CSVs joined column-wise."),
+            In("validation", "string|list", false, "Evaluation CSV(s) (else test, else train), joined like `train`."),
+            In("test", "string|list", false, "Test CSV(s), joined like `train`."),
             In("label", "string", true, "Label column."),
             In("task", "string", false, "binary (default) | regression."),
             In("trainer", "string", true, "fasttree | lightgbm | sdca | logistic | fastforest."),

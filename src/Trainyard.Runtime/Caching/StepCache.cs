@@ -12,7 +12,7 @@ namespace Trainyard.Runtime.Caching;
 /// <summary>
 /// The step cache (KFP-style). Key = SHA-256 over the step's resolved definition (built-in name + version, or argv,
 /// image and env; resolved `with`; foreach item) and the content hashes of every artifact it references: any input
-/// value naming an existing artifact, and the upstream artifacts staged for it. So changing one byte of an input
+/// value naming an existing artifact and, for commands, the upstream artifacts staged for them. So changing one byte of an input
 /// changes the key. The index lives in the run store's key-value table (scope `cache`); a hit reuses the stored
 /// result (outputs and artifact references) if it is younger than the step's `cache.maxAge` and every artifact it
 /// references still exists with the same hash.
@@ -111,7 +111,9 @@ public sealed class StepCache(IRunStore store, IArtifactStore artifacts, StepCat
             }
         }
 
-        foreach (var a in work.UpstreamArtifacts.Values.SelectMany(v => v))
+        // Commands get every upstream artifact staged, so all of them count; built-in steps read only what their
+        // inputs name (already hashed above), so an unrelated upstream output (a gate report) does not bust the key.
+        foreach (var a in work.Uses is null ? work.UpstreamArtifacts.Values.SelectMany(v => v) : [])
         {
             referenced[a.Path] = a.Sha256;
         }
