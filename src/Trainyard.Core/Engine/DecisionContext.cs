@@ -22,9 +22,9 @@ internal sealed class DecisionContext
     private readonly List<RunEvent> _recorded = [];
     private readonly List<RunCommand> _commands = [];
     private readonly Queue<int> _toActivate = new();
-    private ImmutableHashSet<string> _seen;
-    private ImmutableDictionary<string, System.Text.Json.JsonElement> _raised;
-    private ImmutableDictionary<string, TaskResult>? _reusedItems;
+    private ImmutableSortedSet<string> _seen;
+    private ImmutableSortedDictionary<string, JsonElement> _raised;
+    private ImmutableSortedDictionary<string, TaskResult>? _reusedItems;
     private int _inFlight;
     private int _open;
     private string? _error;
@@ -59,7 +59,7 @@ internal sealed class DecisionContext
     {
         var index = SpecIndex.For(spec);
         var tasks = ImmutableSortedDictionary.CreateBuilder<string, TaskState>(StringComparer.Ordinal);
-        var reusedItems = ImmutableDictionary.CreateBuilder<string, TaskResult>(StringComparer.Ordinal);
+        var reusedItems = ImmutableSortedDictionary.CreateBuilder<string, TaskResult>(StringComparer.Ordinal);
         int open = 0;
         string reusedMessage = $"reused from run '{e.RetryOf}'";
         foreach (var step in index.Steps)
@@ -123,7 +123,7 @@ internal sealed class DecisionContext
             RunId = e.RunId,
             PipelineName = e.PipelineName,
             PipelineHash = e.PipelineHash,
-            Params = e.Params.ToImmutableDictionary(StringComparer.Ordinal),
+            Params = e.Params.ToImmutableSortedDictionary(StringComparer.Ordinal),
             Trigger = e.Trigger,
             Tasks = tasks.ToImmutable(),
             CreatedAt = e.At,
