@@ -7,6 +7,8 @@ internal static class CliCommands
 {
     public static IEnumerable<Command> All()
     {
-        return [];
+        yield return ValidateCommands.Create();
+        yield return PlanCommands.Create();
+        foreach (var command in RunCommands.Create()) { yield return command; }
     }
 }
