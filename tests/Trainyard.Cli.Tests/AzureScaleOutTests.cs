@@ -78,13 +78,14 @@ public sealed class AzureScaleOutTests(AzuriteFixture azurite) : IDisposable
 
             var fan = (await engine.GetRunAsync(fanRun, limit.Token))!;
             Assert.Equal(RunStatus.Succeeded, fan.Status);
-            Assert.Equal(1002, fan.Tasks.Count);
-            Assert.All(fan.Tasks.Values, t => Assert.Equal(1, t.Attempt));
+            var executed = fan.Tasks.Values.Where(t => t.DispatchId is not null).ToList();
+            Assert.Equal(1002, executed.Count);
+            Assert.All(executed, t => Assert.Equal(1, t.Attempt));
             var lines = await File.ReadAllLinesAsync(executions, limit.Token);
             Assert.Equal(1000, lines.Length);
             Assert.Equal(1000, lines.Distinct(StringComparer.Ordinal).Count());
             Assert.Equal(
-                fan.Tasks.Values.Where(t => t.StepId == "fan").Select(t => t.DispatchId!).Order(StringComparer.Ordinal),
+                executed.Where(t => t.StepId == "fan").Select(t => t.DispatchId!).Order(StringComparer.Ordinal),
                 lines.Order(StringComparer.Ordinal));
 
             foreach (var id in diamonds)
