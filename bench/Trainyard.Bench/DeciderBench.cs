@@ -14,8 +14,8 @@ public static class DeciderBench
 {
     private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    /// <summary>Runs every scenario and prints one line each.</summary>
-    public static void Run(IReadOnlyList<string> args)
+    /// <summary>Runs every scenario and prints one line each; returns the process exit code.</summary>
+    public static int Run(IReadOnlyList<string> args)
     {
         int runs = args.Count > 0 && int.TryParse(args[0], CultureInfo.InvariantCulture, out int r) ? r : 3;
         Measure("chain-100", 100, runs, () => Once(Chain(100)));
@@ -32,6 +32,7 @@ public static class DeciderBench
 
             return bytes;
         });
+        return 0;
     }
 
     private static void Measure(string name, int tasks, int runs, Func<long> scenario)

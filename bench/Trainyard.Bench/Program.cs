@@ -1,10 +1,14 @@
-using Trainyard.Bench;
-
-// Scenario groups by first argument: `decider [runs]` measures the pure decider alone.
-if (args.Length > 0 && args[0] == "decider")
+// Benchmark families, one file each, chosen by the first argument.
+return args.FirstOrDefault() switch
 {
-    DeciderBench.Run(args[1..]);
-    return;
-}
+    "engine" => await Trainyard.Bench.EngineBench.RunAsync(args[1..]),
+    "decider" => Trainyard.Bench.DeciderBench.Run(args[1..]),
+    _ => Usage(),
+};
 
-Console.WriteLine("bench");
+static int Usage()
+{
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Trainyard.Bench -- engine [scenario|all] [memory|sqlite|all] [--runs N]");
+    Console.Error.WriteLine("       dotnet run -c Release --project bench/Trainyard.Bench -- decider [runs]");
+    return 2;
+}
