@@ -19,7 +19,7 @@ public sealed class JournalReplayTests
     public void CheckedInJournal_ReplaysToRecordedState(string name)
     {
         var scenario = JournalScenario.All.Single(s => s.Name == name);
-        if (Environment.GetEnvironmentVariable("TRAINYARD_RECORD_JOURNALS") == "1")
+        if (Recording)
         {
             Record(scenario);
         }
@@ -104,7 +104,11 @@ public sealed class JournalReplayTests
         File.WriteAllText(Path.Combine(dir, $"{scenario.Name}.state.json"), state + "\n");
     }
 
-    private static string ReadFixture(string file) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Journals", file));
+    // While re-recording, read the files just written rather than the copies made at build time.
+    private static string ReadFixture(string file)
+        => File.ReadAllText(Path.Combine(Recording ? SourceDir() : Path.Combine(AppContext.BaseDirectory, "Journals"), file));
+
+    private static bool Recording => Environment.GetEnvironmentVariable("TRAINYARD_RECORD_JOURNALS") == "1";
 
     private static string Normalize(string text) => text.ReplaceLineEndings("\n").TrimEnd();
 
