@@ -344,7 +344,7 @@ public sealed class RunEngine
         var report = new TaskFailed(work.TaskKey, work.DispatchId, reason) { EventId = ResultEventId(work), At = _o.Time.GetUtcNow(), Retryable = false };
         var body = JsonSerializer.Serialize(new ControlMessage(work.RunId, report), EngineJson.Options);
         await _backend.Control.SendAsync([new OutgoingMessage(report.EventId, body)], cancellationToken).ConfigureAwait(false);
-        MessagesSent?.Invoke();
+        MessagesSent?.Invoke(_backend.Control);
     }
 
     private async Task<(TaskOutcome? Outcome, bool TimedOut)> RunExecutorAsync(WorkMessage message, ClaimHolder claim, TaskLog log, CancellationToken ct)
