@@ -9,5 +9,6 @@ internal static class CliCommands
     {
         yield return ValidateCommands.Create();
         yield return PlanCommands.Create();
+        foreach (var command in RunCommands.Create()) { yield return command; }
     }
 }

@@ -332,6 +332,21 @@ public sealed class RunEngine
         return result;
     }
 
+    /// <summary>
+    /// Reports an attempt whose work message was quarantined (delivered too often, see <see cref="PoisonQueueHandler"/>)
+    /// as a non-retryable task failure with <paramref name="reason"/>, so the run proceeds per the step's onFailure.
+    /// The event id is the attempt's result id: a late real result and this report de-duplicate.
+    /// </summary>
+    public async Task ReportWorkFailedAsync(WorkMessage message, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var work = message.Work;
+        var report = new TaskFailed(work.TaskKey, work.DispatchId, reason) { EventId = ResultEventId(work), At = _o.Time.GetUtcNow(), Retryable = false };
+        var body = JsonSerializer.Serialize(new ControlMessage(work.RunId, report), EngineJson.Options);
+        await _backend.Control.SendAsync([new OutgoingMessage(report.EventId, body)], cancellationToken).ConfigureAwait(false);
+        MessagesSent?.Invoke();
+    }
+
     private async Task<(TaskOutcome? Outcome, bool TimedOut)> RunExecutorAsync(WorkMessage message, ClaimHolder claim, TaskLog log, CancellationToken ct)
     {
         var work = message.Work;

@@ -7,7 +7,7 @@ namespace Trainyard.Storage.Azure;
 /// named after one task hub so several installations can share an account. Resources are created on first use,
 /// once per process. Works on Azurite (<c>UseDevelopmentStorage=true</c>) and on Azure with managed identity.
 /// </summary>
-public sealed class AzureBackend : IBackend
+public sealed class AzureBackend : IBackend, IPoisonQueues
 {
     private readonly AzureStorageClients _clients;
 
@@ -60,6 +60,12 @@ public sealed class AzureBackend : IBackend
 
     /// <summary>Deletes every table, queue and container of the task hub, with all runs and artifacts in them.</summary>
     public Task DeleteTaskHubAsync(CancellationToken cancellationToken) => _clients.DeleteAllAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public IMessageQueue PoisonQueueFor(IMessageQueue source) =>
+        ReferenceEquals(source, Control) ? ControlPoison
+        : ReferenceEquals(source, Work) ? WorkPoison
+        : throw new ArgumentException($"Queue '{source?.Name}' is not a queue of task hub '{Names.TaskHub}': only its control and work queues have poison queues.", nameof(source));
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -186,12 +186,12 @@ internal sealed class BlobArtifactStore(BlobContainerClient container, Func<Canc
 
     private static void CheckPath(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        if (path.Length > 1024 || path.StartsWith('/') || path.EndsWith('/') || path.Contains("//", StringComparison.Ordinal)
-            || path.Split('/').Any(s => s is "." or ".."))
+        ArgumentNullException.ThrowIfNull(path);
+        if (path.Length is 0 or > 1024 || path.StartsWith('/') || path.EndsWith('/') || path.Contains("//", StringComparison.Ordinal)
+            || path.Contains('\\', StringComparison.Ordinal) || path.Split('/').Any(s => s is "." or ".."))
         {
             throw new ArgumentException(
-                string.Create(CultureInfo.InvariantCulture, $"Artifact path '{path}' is invalid: use '/'-separated names without empty, '.' or '..' segments, at most 1024 characters."),
+                string.Create(CultureInfo.InvariantCulture, $"Artifact path '{path}' is invalid: use '/'-separated names (no '\\') without empty, '.' or '..' segments, at most 1024 characters."),
                 nameof(path));
         }
     }

@@ -108,6 +108,11 @@ internal sealed class TableRunStore : IRunStore
     {
         ArgumentNullException.ThrowIfNull(commit);
         ArgumentException.ThrowIfNullOrEmpty(commit.RunId);
+        if (commit.ExpectedETag is { } expected && !IsTableETag(expected))
+        {
+            throw new ConcurrencyException($"Run '{commit.RunId}' cannot have ETag '{expected}' (not a table ETag): load the run and commit with the ETag it returns.");
+        }
+
         await _ensure(cancellationToken).ConfigureAwait(false);
         var runId = commit.RunId;
         var pk = TableKeys.Encode(runId);
@@ -434,6 +439,11 @@ internal sealed class TableRunStore : IRunStore
                 nameof(value));
         }
 
+        if (expectedETag is not null && !IsTableETag(expectedETag))
+        {
+            return null;
+        }
+
         await _ensure(cancellationToken).ConfigureAwait(false);
         var entity = new TableEntity(TableKeys.Encode(scope), TableKeys.Encode(key)) { ["Value"] = value, ["Scope"] = scope, ["Key"] = key };
         try
@@ -448,6 +458,12 @@ internal sealed class TableRunStore : IRunStore
             return null;
         }
     }
+
+    /// <summary>
+    /// Whether a string can be an ETag the table service issued (W/"datetime'...'"). Any other value cannot match a
+    /// stored row, and the service rejects it as malformed (400) rather than as a failed condition (412).
+    /// </summary>
+    private static bool IsTableETag(string etag) => etag.StartsWith("W/\"", StringComparison.Ordinal) && etag.EndsWith('"');
 
     /// <summary>Blob prefix of a run's large values (DeleteRunAsync removes it).</summary>
     private static string BlobScope(string runId) => "runs/" + TableKeys.Encode(runId);

@@ -5,6 +5,7 @@ using Trainyard.Testing;
 
 namespace Trainyard.Storage.Azure.Tests;
 
+[NeedsAzurite]
 [Collection(AzuriteCollection.Name)]
 public sealed class ArtifactTests(AzuriteFixture azurite)
 {

@@ -7,6 +7,7 @@ using Trainyard.Testing;
 
 namespace Trainyard.Storage.Azure.Tests;
 
+[NeedsAzurite]
 [Collection(AzuriteCollection.Name)]
 public sealed class QueueTests(AzuriteFixture azurite)
 {

@@ -6,6 +6,7 @@ using Trainyard.Testing;
 
 namespace Trainyard.Storage.Azure.Tests;
 
+[NeedsAzurite]
 [Collection(AzuriteCollection.Name)]
 public sealed class RunStoreTests(AzuriteFixture azurite)
 {
@@ -105,7 +106,7 @@ public sealed class RunStoreTests(AzuriteFixture azurite)
         await using var hub = TestHub.Create(azurite);
         var store = hub.Backend.Store;
         var etag = await store.CommitAsync(Commit("r", null, "{}", 1, 1, 1), Timeout);
-        await Assert.ThrowsAsync<ConcurrencyException>(() => hub.Another().Store.CommitAsync(Commit("r", "W/\"datetime'2020-01-01T00%3A00%3A00Z'\"", "{\"lost\":\"" + new string('z', 70_000) + "\"}", 2, 200, 200), Timeout));
+        await Assert.ThrowsAsync<ConcurrencyException>(() => hub.Another().Store.CommitAsync(Commit("r", "W/\"datetime'2020-01-01T00%3A00%3A00.0000000Z'\"", "{\"lost\":\"" + new string('z', 70_000) + "\"}", 2, 200, 200), Timeout));
 
         var run = await store.LoadAsync("r", Timeout);
         Assert.Equal(etag, run!.ETag);

@@ -22,15 +22,17 @@ internal sealed class DecisionContext
     private readonly List<RunEvent> _recorded = [];
     private readonly List<RunCommand> _commands = [];
     private readonly Queue<int> _toActivate = new();
-    private ImmutableHashSet<string> _seen;
-    private ImmutableDictionary<string, System.Text.Json.JsonElement> _raised;
-    private ImmutableDictionary<string, TaskResult>? _reusedItems;
+    private ImmutableSortedSet<string> _seen;
+    private ImmutableSortedDictionary<string, JsonElement> _raised;
+    private ImmutableSortedDictionary<string, TaskResult>? _reusedItems;
     private int _inFlight;
     private int _open;
     private string? _error;
     private RunStatus _status;
     private DateTimeOffset? _finishedAt;
     private bool _completing;
+    private Dictionary<string, List<ArtifactRef>>? _foreachArtifacts;
+    private Dictionary<string, List<IReadOnlyDictionary<string, JsonElement>>>? _foreachOutputs;
 
     public DecisionContext(PipelineSpec spec, RunState state, RunEvent evt)
     {
@@ -59,7 +61,7 @@ internal sealed class DecisionContext
     {
         var index = SpecIndex.For(spec);
         var tasks = ImmutableSortedDictionary.CreateBuilder<string, TaskState>(StringComparer.Ordinal);
-        var reusedItems = ImmutableDictionary.CreateBuilder<string, TaskResult>(StringComparer.Ordinal);
+        var reusedItems = ImmutableSortedDictionary.CreateBuilder<string, TaskResult>(StringComparer.Ordinal);
         int open = 0;
         string reusedMessage = $"reused from run '{e.RetryOf}'";
         foreach (var step in index.Steps)
@@ -123,7 +125,7 @@ internal sealed class DecisionContext
             RunId = e.RunId,
             PipelineName = e.PipelineName,
             PipelineHash = e.PipelineHash,
-            Params = e.Params.ToImmutableDictionary(StringComparer.Ordinal),
+            Params = e.Params.ToImmutableSortedDictionary(StringComparer.Ordinal),
             Trigger = e.Trigger,
             Tasks = tasks.ToImmutable(),
             CreatedAt = e.At,
@@ -517,11 +519,12 @@ internal sealed class DecisionContext
         }
 
         int i = 0;
-        while (i < _queue.Count && (_spec.MaxParallel is not { } max || _inFlight < max))
+        // A bound below 1 would stall the run forever; validation rejects it, and here it means one at a time.
+        while (i < _queue.Count && (_spec.MaxParallel is not { } max || _inFlight < Math.Max(1, max)))
         {
             var key = _queue[i];
             var t = _tasks[key];
-            if (t.ItemIndex is not null && _index.Step(t.StepId).Foreach?.MaxParallel is { } stepMax && _tasks[t.StepId].ItemsInFlight >= stepMax)
+            if (t.ItemIndex is not null && _index.Step(t.StepId).Foreach?.MaxParallel is { } stepMax && _tasks[t.StepId].ItemsInFlight >= Math.Max(1, stepMax))
             {
                 i = FirstAfterStep(_index.Position(t.StepId));
                 continue;
@@ -655,6 +658,13 @@ internal sealed class DecisionContext
             return t.Result?.Artifacts ?? [];
         }
 
+        // Needs are final, so their items no longer change: gather once per decision, not once per dispatched item.
+        _foreachArtifacts ??= new(StringComparer.Ordinal);
+        if (_foreachArtifacts.TryGetValue(stepId, out var cached))
+        {
+            return cached;
+        }
+
         var all = new List<ArtifactRef>();
         for (int i = 0; i < n; i++)
         {
@@ -664,6 +674,7 @@ internal sealed class DecisionContext
             }
         }
 
+        _foreachArtifacts[stepId] = all;
         return all;
     }
 
@@ -752,7 +763,9 @@ internal sealed class DecisionContext
         var (status, message) = failed > 0
             ? (TaskStatus.Failed, $"{failed} of {n} items failed; first: {firstError}")
             : cancelled > 0 ? (TaskStatus.Cancelled, $"{cancelled} of {n} items cancelled") : (TaskStatus.Succeeded, (string?)null);
-        _tasks[stepId] = parent with { Status = status, Message = message, FinishedAt = _at };
+
+        // The items hold the outputs; an empty result marks the step reusable as a whole by retry-from-failure.
+        _tasks[stepId] = parent with { Status = status, Message = message, FinishedAt = _at, Result = status == TaskStatus.Succeeded ? new TaskResult() : null };
         _open--;
         StepFinished(stepId);
     }
@@ -897,10 +910,16 @@ internal sealed class DecisionContext
         }
 
         // A foreach step's outputs: the list of its items' outputs objects, or of one named output across items.
-        var itemOutputs = new List<IReadOnlyDictionary<string, JsonElement>>(n);
-        for (int i = 0; i < n; i++)
+        _foreachOutputs ??= new(StringComparer.Ordinal);
+        if (!_foreachOutputs.TryGetValue(path[1], out var itemOutputs))
         {
-            itemOutputs.Add(_tasks[EngineIds.ItemKey(path[1], i)].Result?.Outputs ?? new Dictionary<string, JsonElement>());
+            itemOutputs = new List<IReadOnlyDictionary<string, JsonElement>>(n);
+            for (int i = 0; i < n; i++)
+            {
+                itemOutputs.Add(_tasks[EngineIds.ItemKey(path[1], i)].Result?.Outputs ?? new Dictionary<string, JsonElement>());
+            }
+
+            _foreachOutputs[path[1]] = itemOutputs;
         }
 
         if (path.Count == 3)

@@ -116,7 +116,7 @@ public sealed record RunState
     public RunStatus Status { get; init; } = RunStatus.Running;
 
     /// <summary>Resolved params.</summary>
-    public ImmutableDictionary<string, JsonElement> Params { get; init; } = ImmutableDictionary<string, JsonElement>.Empty;
+    public ImmutableSortedDictionary<string, JsonElement> Params { get; init; } = ImmutableSortedDictionary.Create<string, JsonElement>(StringComparer.Ordinal);
 
     /// <summary>What started it.</summary>
     public TriggerInfo Trigger { get; init; } = new("manual");
@@ -125,10 +125,10 @@ public sealed record RunState
     public ImmutableSortedDictionary<string, TaskState> Tasks { get; init; } = ImmutableSortedDictionary.Create<string, TaskState>(StringComparer.Ordinal);
 
     /// <summary>Ids of inbound events already applied that cannot be de-duplicated by task state (raised events, cancels).</summary>
-    public ImmutableHashSet<string> SeenEventIds { get; init; } = ImmutableHashSet<string>.Empty;
+    public ImmutableSortedSet<string> SeenEventIds { get; init; } = ImmutableSortedSet.Create<string>(StringComparer.Ordinal);
 
     /// <summary>External events received, by name.</summary>
-    public ImmutableDictionary<string, JsonElement> RaisedEvents { get; init; } = ImmutableDictionary<string, JsonElement>.Empty;
+    public ImmutableSortedDictionary<string, JsonElement> RaisedEvents { get; init; } = ImmutableSortedDictionary.Create<string, JsonElement>(StringComparer.Ordinal);
 
     /// <summary>Run start.</summary>
     public DateTimeOffset CreatedAt { get; init; }
@@ -158,7 +158,7 @@ public sealed record RunState
     public ImmutableList<string> Queue { get; init; } = ImmutableList<string>.Empty;
 
     /// <summary>Results of foreach items reused from <see cref="RetryOf"/>, applied when their step fans out (null: none).</summary>
-    public ImmutableDictionary<string, TaskResult>? ReusedItems { get; init; }
+    public ImmutableSortedDictionary<string, TaskResult>? ReusedItems { get; init; }
 
     /// <summary>True while a failure is failing the run: nothing new is dispatched and the run completes once no task is in flight.</summary>
     [JsonIgnore]

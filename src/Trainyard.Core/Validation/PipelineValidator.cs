@@ -477,6 +477,9 @@ public static partial class PipelineValidator
                 case "object":
                     expected = "a mapping";
                     return v.ValueKind == JsonValueKind.Object;
+                case "string|list":
+                    expected = "a single value or a list";
+                    return v.ValueKind is not JsonValueKind.Object;
                 case "duration":
                     expected = "a duration such as 30s or 5m";
                     return v.ValueKind == JsonValueKind.String && Duration.TryParse(v.GetString(), out _);

@@ -215,4 +215,36 @@ public sealed class ConditionAndForeachTests
         Assert.Equal("run-1/hash-test", sim.Work("a").Inputs["s"].GetString());
         Assert.Equal(JsonValueKind.String, sim.Work("a").Inputs["s"].ValueKind);
     }
+    [Fact]
+    public void ForeachAfterForeach_ItemsSeeUpstreamItemsOutputsAndArtifacts()
+    {
+        var spec = Pipeline(
+            new StepSpec { Id = "split", Uses = "echo", Foreach = new ForeachSpec { Items = J(new[] { "a", "b" }) } },
+            new StepSpec
+            {
+                Id = "score", Uses = "echo", Needs = ["split"], With = With(("part", "${{ item }}"), ("rows", "${{ steps.split.outputs.rows }}")),
+                Foreach = new ForeachSpec { Items = J("steps.split.outputs.part") },
+            });
+        var sim = new RunSimulator(spec);
+        sim.Start();
+        foreach (var (key, part) in new[] { ("split[0]", "p0"), ("split[1]", "p1") })
+        {
+            sim.Complete(sim.Work(key), Outcome.Ok(new { part, rows = part.Length }) with { Artifacts = [new ArtifactRef(part, $"runs/run-1/{key}/x/{part}", "00", 1)] });
+        }
+
+        var score = sim.InFlight.Where(w => w.StepId == "score").ToList();
+        Assert.Equal(["p0", "p1"], score.Select(w => w.Inputs["part"].GetString()));
+        Assert.All(score, w => Assert.Equal("[2,2]", w.Inputs["rows"].GetRawText()));
+        Assert.All(score, w => Assert.Equal(["p0", "p1"], w.UpstreamArtifacts["split"].Select(a => a.Name)));
+    }
+
+    [Fact]
+    public void MaxParallelBelowOne_StillMakesProgress()
+    {
+        var sim = new RunSimulator(Pipeline(Step("a"), Step("b")) with { MaxParallel = 0 });
+        sim.Start();
+        Assert.Single(sim.InFlight);
+        sim.RunToEnd();
+        Assert.Equal(RunStatus.Succeeded, sim.Run.Status);
+    }
 }
