@@ -1,1 +1,12 @@
-Console.WriteLine("bench");
+// Benchmark families, one file each, chosen by the first argument.
+return args.FirstOrDefault() switch
+{
+    "engine" => await Trainyard.Bench.EngineBench.RunAsync(args[1..]),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Trainyard.Bench -- engine [scenario|all] [memory|sqlite|all] [--runs N]");
+    return 2;
+}

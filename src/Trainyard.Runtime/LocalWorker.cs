@@ -11,8 +11,11 @@ public sealed record LocalWorkerOptions
     /// <summary>Task slots: work messages executed at once.</summary>
     public int Workers { get; init; } = Math.Max(2, Environment.ProcessorCount);
 
-    /// <summary>Control messages received (and committed per run) at once.</summary>
-    public int ControlBatchSize { get; init; } = 32;
+    /// <summary>
+    /// Control messages received (and committed per run) at once: a fan-in of N results costs about N/batch commits.
+    /// Queues may return fewer per call (Azure Storage: 32).
+    /// </summary>
+    public int ControlBatchSize { get; init; } = 256;
 
     /// <summary>Lease on control messages while a batch is applied.</summary>
     public TimeSpan ControlLease { get; init; } = TimeSpan.FromSeconds(30);
@@ -59,7 +62,8 @@ public sealed class LocalWorker
     private readonly LocalWorkerOptions _o;
     private readonly ILogger _log;
     private readonly TimeProvider _time;
-    private TaskCompletionSource _wake = NewWake();
+    private TaskCompletionSource _wakeControl = NewWake();
+    private TaskCompletionSource _wakeWork = NewWake();
 
     /// <summary>Creates a worker for an engine (and its backend).</summary>
     public LocalWorker(RunEngine engine, LocalWorkerOptions? options = null)
@@ -149,7 +153,7 @@ public sealed class LocalWorker
         var idle = _o.MinIdleDelay;
         while (!stop.IsCancellationRequested)
         {
-            var wake = Volatile.Read(ref _wake).Task;
+            var wake = Volatile.Read(ref _wakeControl).Task;
             IReadOnlyList<LeasedMessage> received;
             try
             {
@@ -246,7 +250,7 @@ public sealed class LocalWorker
                     free++;
                 }
 
-                var wake = Volatile.Read(ref _wake).Task;
+                var wake = Volatile.Read(ref _wakeWork).Task;
                 IReadOnlyList<LeasedMessage> received;
                 try
                 {
@@ -448,7 +452,17 @@ public sealed class LocalWorker
         }
     }
 
-    private void Wake() => Interlocked.Exchange(ref _wake, NewWake()).TrySetResult();
+    private void Wake(IMessageQueue queue)
+    {
+        if (ReferenceEquals(queue, _engine.Backend.Control))
+        {
+            Interlocked.Exchange(ref _wakeControl, NewWake()).TrySetResult();
+        }
+        else
+        {
+            Interlocked.Exchange(ref _wakeWork, NewWake()).TrySetResult();
+        }
+    }
 
     private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 

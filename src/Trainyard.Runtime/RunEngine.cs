@@ -50,8 +50,8 @@ public sealed class RunEngine
         _records = new DispatchRecords(backend.Store, _o.Time, _o.ClaimDuration);
     }
 
-    /// <summary>Raised after this engine sent queue messages (in-process workers wake up instead of polling).</summary>
-    public event Action? MessagesSent;
+    /// <summary>Raised after this engine sent messages to a queue (in-process workers of that queue wake up instead of polling).</summary>
+    public event Action<IMessageQueue>? MessagesSent;
 
     /// <summary>Raised when this engine delivers a run's "finished" notification.</summary>
     public event Action<NotifyRunFinished>? RunFinished;
@@ -297,7 +297,7 @@ public sealed class RunEngine
                     await _records.ReleaseAsync(work.DispatchId, claim.ETag, claim.Owner, cancellationToken).ConfigureAwait(false);
                 }
 
-                MessagesSent?.Invoke();
+                MessagesSent?.Invoke(_backend.Work);
                 return new WorkResult(WorkResultKind.Pending, $"poll {poll.Poll} after {p.PollAfter}");
             case TaskOutcome.Succeeded s:
                 if (_o.TaskCache is { } cache && work.Cache?.Enabled == true && !s.Result.Cached)
@@ -321,7 +321,7 @@ public sealed class RunEngine
 
         var body = JsonSerializer.Serialize(new ControlMessage(work.RunId, report), EngineJson.Options);
         await _backend.Control.SendAsync([new OutgoingMessage(report.EventId, body)], cancellationToken).ConfigureAwait(false);
-        MessagesSent?.Invoke();
+        MessagesSent?.Invoke(_backend.Control);
         if (claim.ETag is not null)
         {
             await _records.MarkDoneAsync(work.DispatchId, claim.ETag, claim.Owner, cancellationToken).ConfigureAwait(false);
@@ -344,7 +344,7 @@ public sealed class RunEngine
         var report = new TaskFailed(work.TaskKey, work.DispatchId, reason) { EventId = ResultEventId(work), At = _o.Time.GetUtcNow(), Retryable = false };
         var body = JsonSerializer.Serialize(new ControlMessage(work.RunId, report), EngineJson.Options);
         await _backend.Control.SendAsync([new OutgoingMessage(report.EventId, body)], cancellationToken).ConfigureAwait(false);
-        MessagesSent?.Invoke();
+        MessagesSent?.Invoke(_backend.Control);
     }
 
     private async Task<(TaskOutcome? Outcome, bool TimedOut)> RunExecutorAsync(WorkMessage message, ClaimHolder claim, TaskLog log, CancellationToken ct)
@@ -363,7 +363,12 @@ public sealed class RunEngine
         }
 
         var dir = Path.Combine(_o.WorkRoot, work.RunId, work.TaskKey, work.DispatchId);
-        Directory.CreateDirectory(dir);
+        if (work.Executor != ExecutorKind.Builtin)
+        {
+            // Built-in steps rarely touch the disk, and creating folders costs about a millisecond per task on some
+            // file systems: steps that write there create it (StepContext.WorkingDirectory says so).
+            Directory.CreateDirectory(dir);
+        }
         using var cancel = new CancellationTokenSource();
         using var timeout = work.Timeout is { } t ? new CancellationTokenSource(t, _o.Time) : null;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, cancel.Token, timeout?.Token ?? CancellationToken.None);
@@ -691,9 +696,14 @@ public sealed class RunEngine
         }
 
         await _backend.Store.MarkDeliveredAsync(runId, [.. items.Select(i => i.Id)], ct).ConfigureAwait(false);
-        if (control.Count + work.Count > 0)
+        if (control.Count > 0)
         {
-            MessagesSent?.Invoke();
+            MessagesSent?.Invoke(_backend.Control);
+        }
+
+        if (work.Count > 0)
+        {
+            MessagesSent?.Invoke(_backend.Work);
         }
 
         foreach (var n in notify)
