@@ -15,7 +15,7 @@ internal abstract class RunProgressView
     /// <summary>Shows the latest snapshot (called often; views throttle themselves).</summary>
     public abstract void Update(RunState state, DateTimeOffset now);
 
-    /// <summary>Shows the final snapshot and leaves the cursor below it.</summary>
+    /// <summary>Called once the run is final, before the summary is printed.</summary>
     public abstract void Finish(RunState state, DateTimeOffset now);
 
     /// <summary>
@@ -38,7 +38,16 @@ internal abstract class RunProgressView
             Draw(state, now);
         }
 
-        public override void Finish(RunState state, DateTimeOffset now) => Draw(state, now);
+        public override void Finish(RunState state, DateTimeOffset now)
+        {
+            // The summary that follows shows every task; erase the live frame rather than print the table twice.
+            if (_linesDrawn > 0)
+            {
+                output.Write(string.Create(CultureInfo.InvariantCulture, $"\e[{_linesDrawn}A\e[J"));
+                output.Flush();
+                _linesDrawn = 0;
+            }
+        }
 
         private void Draw(RunState state, DateTimeOffset now)
         {

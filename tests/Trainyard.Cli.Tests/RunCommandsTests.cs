@@ -3,11 +3,28 @@ using System.Text.Json;
 namespace Trainyard.Cli.Tests;
 
 /// <summary>`trainyard run | runs | status | logs | cancel | resume | retry` as a user or a tool sees them.</summary>
-public sealed class RunCommandsTests : IDisposable
+public sealed class RunCommandsTests : IAsyncLifetime
 {
     private readonly TrainyardProcesses _cli = new();
 
-    public void Dispose() => _cli.Dispose();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>Every journal a test left (failed, cancelled and retried runs included) must replay to its snapshot.</summary>
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            if (File.Exists(Path.Combine(Store, "trainyard.db")))
+            {
+                await using var inspector = StoreInspector.Open(Store);
+                await inspector.AssertAllReplayAsync();
+            }
+        }
+        finally
+        {
+            _cli.Dispose();
+        }
+    }
 
     private string Store => Path.Combine(_cli.WorkingDirectory, ".trainyard");
 
