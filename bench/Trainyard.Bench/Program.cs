@@ -2,11 +2,13 @@
 return args.FirstOrDefault() switch
 {
     "engine" => await Trainyard.Bench.EngineBench.RunAsync(args[1..]),
+    "decider" => Trainyard.Bench.DeciderBench.Run(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
     Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Trainyard.Bench -- engine [scenario|all] [memory|sqlite|all] [--runs N]");
+    Console.Error.WriteLine("       dotnet run -c Release --project bench/Trainyard.Bench -- decider [runs]");
     return 2;
 }

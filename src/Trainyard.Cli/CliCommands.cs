@@ -10,5 +10,6 @@ internal static class CliCommands
         yield return ValidateCommands.Create();
         yield return PlanCommands.Create();
         foreach (var command in RunCommands.Create()) { yield return command; }
+        foreach (var command in ModelCommands.Create()) { yield return command; }
     }
 }

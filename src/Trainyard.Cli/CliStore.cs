@@ -2,7 +2,10 @@ using Trainyard.Compute.Local;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime;
+using Trainyard.Runtime.Builtins;
+using Trainyard.Runtime.Caching;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Steps.Ml;
 using Trainyard.Storage.Sqlite;
 
 namespace Trainyard.Cli;
@@ -55,9 +58,12 @@ internal sealed class CliStore : IAsyncDisposable
         }
 
         var backend = SqliteBackend.Open(Path.Combine(full, DatabaseFile));
+        var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
         var options = new RunEngineOptions
         {
-            Executors = [new LocalProcessExecutor()],
+            Executors = [new LocalProcessExecutor(), new BuiltinExecutor(steps)],
+            // --no-cache skips lookups only: fresh results still refresh the cache for the next run.
+            TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog) { ReadEnabled = !noCache },
             SpecParser = version => PipelineLoader.LoadOrThrow(version.SpecText, version.Source ?? version.Name),
             WorkRoot = Path.Combine(full, "work"),
         };
@@ -66,7 +72,6 @@ internal sealed class CliStore : IAsyncDisposable
             options = options with { ClaimDuration = l };
         }
 
-        _ = noCache; // No step cache is wired in the CLI yet, so every run executes every step; the flag is accepted for scripts.
         return Task.FromResult(new CliStore(full, backend, new RunEngine(backend, options), lease));
     }
 

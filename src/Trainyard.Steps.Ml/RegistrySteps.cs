@@ -23,7 +23,13 @@ public sealed class RegisterModelStep : IBuiltinStep
         var files = new Dictionary<string, string>(StringComparer.Ordinal) { ["model.zip"] = model };
         foreach (var extra in inputs.StringList("files"))
         {
-            files.TryAdd(extra[(extra.LastIndexOf('/') + 1)..], extra);
+            // Two steps' stats.json must not collide: the second becomes <task>-stats.json (task from runs/<run>/<task>/...).
+            var segments = extra.Split('/');
+            var fileName = segments[^1];
+            if (!files.TryAdd(fileName, extra) && !files.TryAdd($"{(segments.Length >= 4 ? segments[^3] : "file")}-{fileName}", extra))
+            {
+                throw inputs.Bad("files", $"lists '{extra}', whose name collides with another file; list each file once");
+            }
         }
 
         var data = new List<LineageArtifact>();

@@ -72,6 +72,8 @@ public sealed class SelectBestStep : IBuiltinStep
         reason.Append(CultureInfo.InvariantCulture, $"candidate {best.Index} ({best.Trainer ?? "?"}) has the {(higher ? "highest" : "lowest")} {metric} {MetricGoal.F(best.Value)} among ");
         reason.AppendJoin(", ", scored.Select(c => $"{c.Index}:{c.Trainer ?? "?"}={MetricGoal.F(c.Value)}"));
         var candidates = scored.Select(c => new { index = c.Index, trainer = c.Trainer, model = c.Model, value = c.Value }).ToList();
+        // First output, so run summaries show the choice before the long paths.
+        io.SetOutput("chosen", $"{best.Trainer ?? $"candidate {best.Index}"} {metric}={MetricGoal.F(best.Value)}");
         await io.PutJsonAsync("selection", "selection.json", new { metric, goal = higher ? "max" : "min", chosen = best.Index, reason = reason.ToString(), candidates, skipped });
         await context.Log("select-best: " + reason, cancellationToken);
         foreach (var p in best.Outputs.EnumerateObject())

@@ -105,7 +105,7 @@ public static class StandardSteps
             In("metric", "string", true, "Metric to rank by."),
             In("goal", "string", false, "max | min (default: min for rmse/mae/loss, else max)."),
         ],
-        Outputs = ["model", "metrics", "trainer", "params", "index", "reason", "candidates", "selection"],
+        Outputs = ["chosen", "model", "metrics", "trainer", "params", "index", "reason", "candidates", "selection"],
     };
 
     /// <summary>Metric thresholds.</summary>

@@ -22,6 +22,9 @@ public sealed class StepCache(IRunStore store, IArtifactStore artifacts, StepCat
     /// <summary>Key-value scope of the index.</summary>
     public const string Scope = "cache";
 
+    /// <summary>Key-value scope mapping a dispatch id to the cache key its result was stored under.</summary>
+    public const string DispatchScope = "cache-dispatch";
+
     private readonly StepCatalog _catalog = catalog ?? StandardSteps.Catalog;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -75,9 +78,19 @@ public sealed class StepCache(IRunStore store, IArtifactStore artifacts, StepCat
             var current = await store.GetValueAsync(Scope, key, cancellationToken).ConfigureAwait(false);
             if (await store.TryPutValueAsync(Scope, key, text, current?.ETag, cancellationToken).ConfigureAwait(false) is not null)
             {
-                return;
+                break;
             }
         }
+
+        // Lineage asks "which cache key produced this attempt's artifacts?" by dispatch id; written once, never changed.
+        await store.TryPutValueAsync(DispatchScope, work.DispatchId, key, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The cache key recorded for a dispatch id (an attempt whose result was stored), or null.</summary>
+    public static async Task<string?> KeyOfDispatchAsync(IRunStore store, string dispatchId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return (await store.GetValueAsync(DispatchScope, dispatchId, cancellationToken).ConfigureAwait(false))?.Value;
     }
 
     /// <summary>The cache key of a work item (lower-case hex SHA-256).</summary>
