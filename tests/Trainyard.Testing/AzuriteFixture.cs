@@ -176,18 +176,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static string? RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FunctionApp.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        return null;
-    }
+    private static string? RepoRoot() => RepoPaths.TryFindRoot();
 }
 
 /// <summary>A test that needs Azurite: skipped (visibly) only when TRAINYARD_SKIP_AZURITE=1, never silently.</summary>

@@ -66,7 +66,18 @@ internal static class YamlTree
 
         var state = new State();
         parser.Consume<DocumentStart>();
-        var root = ReadNode(parser, state, 0);
+        YNode root;
+        try
+        {
+            root = ReadNode(parser, state, 0);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // YamlDotNet's scanner throws this (instead of a YamlException) on some malformed flow collections.
+            var at = state.OpenFlow.Count > 0 ? state.OpenFlow.Peek() : state.Last;
+            throw new YamlException(at, at, "this flow collection ('{...}' or '[...]') is not closed properly: a closing bracket or brace is missing", ex);
+        }
+
         parser.Consume<DocumentEnd>();
         if (parser.Accept<DocumentStart>(out var second))
         {
@@ -81,6 +92,12 @@ internal static class YamlTree
         public Dictionary<string, YNode> Anchors { get; } = new(StringComparer.Ordinal);
 
         public long Nodes { get; set; }
+
+        /// <summary>End of the last node read: where to point when the parser fails without a position.</summary>
+        public Mark Last { get; set; } = Mark.Empty;
+
+        /// <summary>Starts of the flow collections being read, innermost on top.</summary>
+        public Stack<Mark> OpenFlow { get; } = new();
     }
 
     private static YNode ReadNode(IParser parser, State state, int depth)
@@ -121,6 +138,7 @@ internal static class YamlTree
                 Start = scalar.Start,
                 End = scalar.End,
             };
+            state.Last = scalar.End;
             Remember(state, scalar.Anchor, node);
             return node;
         }
@@ -128,12 +146,23 @@ internal static class YamlTree
         if (parser.TryConsume<SequenceStart>(out var seqStart))
         {
             var seq = new YSeq { Start = seqStart.Start };
+            bool flow = seqStart.Style == SequenceStyle.Flow;
+            if (flow)
+            {
+                state.OpenFlow.Push(seqStart.Start);
+            }
+
             while (!parser.TryConsume<SequenceEnd>(out _))
             {
                 var item = ReadNode(parser, state, depth + 1);
                 seq.Items.Add(item);
                 seq.Size += item.Size;
                 seq.End = item.End;
+            }
+
+            if (flow)
+            {
+                state.OpenFlow.Pop();
             }
 
             Remember(state, seqStart.Anchor, seq);
@@ -143,6 +172,12 @@ internal static class YamlTree
         if (parser.TryConsume<MappingStart>(out var mapStart))
         {
             var map = new YMap { Start = mapStart.Start };
+            bool flow = mapStart.Style == MappingStyle.Flow;
+            if (flow)
+            {
+                state.OpenFlow.Push(mapStart.Start);
+            }
+
             while (!parser.TryConsume<MappingEnd>(out _))
             {
                 var key = ReadNode(parser, state, depth + 1);
@@ -150,6 +185,11 @@ internal static class YamlTree
                 map.Entries.Add(new(key, value));
                 map.Size += key.Size + value.Size;
                 map.End = value.End;
+            }
+
+            if (flow)
+            {
+                state.OpenFlow.Pop();
             }
 
             Remember(state, mapStart.Anchor, map);

@@ -284,7 +284,7 @@ public static partial class PipelineValidator
                 for (int j = 0; j < s.Needs.Count; j++)
                 {
                     var n = s.Needs[j];
-                    string path = $"steps[{i}].needs" + (map is null ? "" : NeedsSuffix(i, j));
+                    string path = $"steps[{i}].needs[{j}]";
                     if (n == s.Id)
                     {
                         Error(DiagnosticCodes.SelfNeed, path, s.Id, $"step '{s.Id}' needs itself", "remove it from its own needs");
@@ -303,7 +303,7 @@ public static partial class PipelineValidator
             {
                 int i = _stepIndex[cycle[0]];
                 int j = IndexOfNeed(steps[i], cycle[1]);
-                Error(DiagnosticCodes.Cycle, $"steps[{i}].needs" + NeedsSuffix(i, j), cycle[0], $"steps form a cycle: {string.Join(" -> ", cycle)}",
+                Error(DiagnosticCodes.Cycle, $"steps[{i}].needs[{j}]", cycle[0], $"steps form a cycle: {string.Join(" -> ", cycle)}",
                     "each step in the path needs the next; remove one of these needs so the steps can run in an order");
             }
 
@@ -312,8 +312,6 @@ public static partial class PipelineValidator
                 CheckStep(i, steps[i]);
             }
         }
-
-        private string NeedsSuffix(int step, int need) => spec.Steps[step].Needs.Count == 1 && map is not null ? "" : $"[{need}]";
 
         private static int IndexOfNeed(StepSpec s, string id)
         {
