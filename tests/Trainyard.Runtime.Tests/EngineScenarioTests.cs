@@ -67,7 +67,17 @@ public abstract class EngineScenarioTests : IAsyncLifetime
     {
         using var cts = new CancellationTokenSource(Limit);
         var runId = await engine.StartRunAsync(request, cts.Token);
-        return await Worker(engine, workers).RunUntilCompleteAsync(runId, cts.Token);
+        var state = await Worker(engine, workers).RunUntilCompleteAsync(runId, cts.Token);
+        await AssertReplaysAsync(engine, request, state);
+        return state;
+    }
+
+    /// <summary>The journal the engine wrote replays through the decider to the stored snapshot.</summary>
+    private static async Task AssertReplaysAsync(RunEngine engine, StartRunRequest request, RunState state)
+    {
+        var journal = await engine.ReadJournalAsync(state.RunId, default);
+        var replayed = JournalReplay.Replay(request.Spec with { ContentHash = state.PipelineHash }, journal);
+        Assert.Equal(JsonSerializer.Serialize(state, EngineJson.Options), JsonSerializer.Serialize(replayed, EngineJson.Options));
     }
 
     [Fact]

@@ -125,7 +125,7 @@ internal sealed class DecisionContext
             RunId = e.RunId,
             PipelineName = e.PipelineName,
             PipelineHash = e.PipelineHash,
-            Params = e.Params.ToImmutableSortedDictionary(StringComparer.Ordinal),
+            Params = e.Params.ToImmutableSortedDictionary(p => p.Key, p => p.Value.Clone(), StringComparer.Ordinal),
             Trigger = e.Trigger,
             Tasks = tasks.ToImmutable(),
             CreatedAt = e.At,
