@@ -214,6 +214,17 @@ public sealed class LocalProcessExecutorTests : IDisposable
     }
 
     [Fact]
+    public async Task ExecuteAsync_OutputFileNamedLikeTheTaskLog_FailsInsteadOfBeingOverwritten()
+    {
+        var script = WriteScript("""echo mine > "$TRAINYARD_OUTPUT_DIR/log.txt" """);
+
+        var failed = Assert.IsType<TaskOutcome.Failed>(await Execute(Work(["/bin/sh", script])));
+
+        Assert.False(failed.Retryable);
+        Assert.Contains("'log.txt'", failed.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ExecuteAsync_OutputsJsonNotAnObject_Fails()
     {
         var script = WriteScript("""printf '[1,2]' > "$TRAINYARD_OUTPUT_DIR/outputs.json" """);

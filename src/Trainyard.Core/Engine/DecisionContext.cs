@@ -15,7 +15,6 @@ internal sealed class DecisionContext
     private readonly PipelineSpec _spec;
     private readonly SpecIndex _index;
     private readonly RunState _old;
-    private readonly RunEvent _evt;
     private readonly DateTimeOffset _at;
     private readonly ImmutableSortedDictionary<string, TaskState>.Builder _tasks;
     private readonly ImmutableList<string>.Builder _queue;
@@ -39,7 +38,6 @@ internal sealed class DecisionContext
         _spec = spec;
         _index = SpecIndex.For(spec);
         _old = state;
-        _evt = evt;
         _at = evt.At;
         _tasks = state.Tasks.ToBuilder();
         _queue = state.Queue.ToBuilder();
