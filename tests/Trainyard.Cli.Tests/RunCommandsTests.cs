@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Trainyard.Testing;
 
 namespace Trainyard.Cli.Tests;
 
@@ -31,7 +32,7 @@ public sealed class RunCommandsTests : IAsyncLifetime
     [Fact]
     public async Task Run_HelloSample_SucceedsWithExitZeroAndPrintsTheSummary()
     {
-        var sample = Path.Combine(RepoRoot(), "samples", "hello", "pipeline.yaml");
+        var sample = RepoPaths.Of("samples", "hello", "pipeline.yaml");
 
         var result = await _cli.RunAsync(["run", sample, "--param", "cities=oslo,lima,kyoto"]);
 
@@ -247,7 +248,24 @@ public sealed class RunCommandsTests : IAsyncLifetime
         using var doc = JsonDocument.Parse(status.Stdout);
         Assert.Equal("cancelled", doc.RootElement.GetProperty("status").GetString());
         var pid = File.ReadAllText(pids).Trim();
-        Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z", StringComparison.Ordinal), $"the step's process {pid} still runs after cancel");
+        using var gone = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        while (IsRunning(pid))
+        {
+            await Task.Delay(50, gone.Token);
+        }
+    }
+
+    /// <summary>True while the process exists and is not a zombie.</summary>
+    private static bool IsRunning(string pid)
+    {
+        try
+        {
+            return !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     private async Task<string> SingleRunId()
@@ -256,18 +274,5 @@ public sealed class RunCommandsTests : IAsyncLifetime
         Assert.True(runs.ExitCode == 0, runs.ToString());
         using var doc = JsonDocument.Parse(runs.Stdout);
         return Assert.Single(doc.RootElement.EnumerateArray()).GetProperty("runId").GetString()!;
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FunctionApp.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("repository root (FunctionApp.sln) not found above " + AppContext.BaseDirectory);
     }
 }
