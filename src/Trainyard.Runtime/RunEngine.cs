@@ -731,9 +731,7 @@ public sealed class RunEngine
 
         var version = await _backend.Store.GetPipelineAsync(hash, ct).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"Pipeline version {hash} is not in the store; the run cannot continue (was the store purged?).");
-        var parser = _o.SpecParser
-            ?? throw new InvalidOperationException($"Pipeline version {hash} ('{version.Name}') is not loaded in this process and no SpecParser is configured; configure RunEngineOptions.SpecParser.");
-        spec = parser(version);
+        spec = _o.SpecParser is { } parser ? parser(version) : PipelineLoader.LoadOrThrow(version.SpecText, version.Source ?? version.Name);
         if (string.IsNullOrEmpty(spec.ContentHash))
         {
             spec = spec with { ContentHash = hash };

@@ -24,7 +24,7 @@ public sealed record RunEngineOptions
 
     /// <summary>
     /// Turns pipeline text into a spec when a version is not in the spec cache (another process started the run).
-    /// Null: the cache must hold it (runs started in this process), else the message fails with a clear error.
+    /// Null: <see cref="PipelineLoader.LoadOrThrow"/> with the standard step catalog.
     /// </summary>
     public Func<PipelineVersion, PipelineSpec>? SpecParser { get; init; }
 

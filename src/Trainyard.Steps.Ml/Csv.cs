@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 
+using Trainyard.Runtime.Contracts;
+
 namespace Trainyard.Steps.Ml;
 
 /// <summary>
@@ -20,14 +22,14 @@ internal sealed class CsvReader : IDisposable
         Source = source;
         if (!Read())
         {
-            throw new InvalidDataException($"{source} is empty: a CSV file needs a header line with the column names.");
+            throw new StepFailedException($"{source} is empty: a CSV file needs a header line with the column names.");
         }
 
         Header = [.. _fields.Select(f => f.Trim())];
         var dup = Header.GroupBy(h => h, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null)
         {
-            throw new InvalidDataException($"{source} line 1: column '{dup.Key}' appears twice in the header; rename one.");
+            throw new StepFailedException($"{source} line 1: column '{dup.Key}' appears twice in the header; rename one.");
         }
     }
 
@@ -121,7 +123,7 @@ internal sealed class CsvReader : IDisposable
                     return raw.ToString();
                 }
 
-                var next = _reader.ReadLine() ?? throw new InvalidDataException(
+                var next = _reader.ReadLine() ?? throw new StepFailedException(
                     $"{Source} line {Line}: a quoted field is never closed; close the quote or escape it as \"\".");
                 _nextLine++;
                 raw.Append('\n').Append(next);

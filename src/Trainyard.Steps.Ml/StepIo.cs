@@ -48,16 +48,17 @@ internal sealed class StepIo(StepContext context, StepInputs inputs)
     /// <summary>Records an input artifact read through other means (e.g. a registry lookup).</summary>
     public void RecordInput(string name, ArtifactInfo info) => _read.Add(new LineageArtifact(name, info.Path, info.Sha256));
 
+    /// <summary>Opens a CSV; malformed CSV (empty file, duplicate header, unclosed quote) fails the step for good, naming the line.</summary>
     public CsvReader OpenCsv(Stream stream, string path)
     {
         try
         {
             return new CsvReader(stream, path);
         }
-        catch (InvalidDataException e)
+        catch (StepFailedException)
         {
             stream.Dispose();
-            throw new StepFailedException($"{inputs.Step}: {e.Message}");
+            throw;
         }
     }
 

@@ -367,6 +367,39 @@ public abstract class EngineScenarioTests : IAsyncLifetime
         Assert.Equal(202, (await first.ReadJournalAsync(runId, cts.Token)).OfType<TaskSucceeded>().Count());
     }
 
+    [Fact]
+    public async Task AnotherProcess_LoadsTheSpecFromTheStore_AndFinishesTheRun()
+    {
+        const string yaml = """
+            name: yaml-run
+            params:
+              who:
+                type: string
+                default: world
+            steps:
+              - id: hello
+                uses: echo
+                with:
+                  message: "hello ${{ params.who }}"
+              - id: items
+                needs: [hello]
+                foreach: [1, 2, 3]
+                uses: echo
+            """;
+        var spec = PipelineLoader.LoadOrThrow(yaml, "yaml-run.yaml");
+        var starter = Engine(SharedBackend());
+        using var cts = new CancellationTokenSource(Limit);
+        var runId = await starter.StartRunAsync(new StartRunRequest { Spec = spec, SpecText = yaml }, cts.Token);
+        Assert.Equal(spec.ContentHash, (await starter.GetRunAsync(runId, cts.Token))!.PipelineHash);
+
+        // A fresh engine has never seen the spec: it parses the stored version text.
+        var other = Engine(SharedBackend());
+        var state = await Worker(other).RunUntilCompleteAsync(runId, cts.Token);
+        Assert.Equal(RunStatus.Succeeded, state.Status);
+        Assert.Equal("hello world", state.Tasks["hello"].Result!.Outputs["message"].GetString());
+        Assert.Equal(3, state.Tasks.Keys.Count(k => k.StartsWith("items[", StringComparison.Ordinal)));
+    }
+
     /// <summary>A backend for another worker on the same storage: a new connection, or (in memory) the same instance.</summary>
     protected virtual IBackend SharedBackend() => Backend();
 
