@@ -72,8 +72,8 @@ public static class SpecFields
     };
 
     /// <summary>Fields of `run.*` available to expressions.</summary>
-    public static IReadOnlyList<string> RunContext { get; } = ["id", "pipeline", "version", "trigger", "startedAt"];
+    public static IReadOnlyList<string> RunContext { get; } = ["id", "pipeline", "version", "retryOf"];
 
-    /// <summary>Roots an expression may start with.</summary>
-    public static IReadOnlyList<string> ExpressionRoots { get; } = ["params", "steps", "item", "run"];
+    /// <summary>Roots an expression may start with (events.NAME reads the payload of an event raised into the run).</summary>
+    public static IReadOnlyList<string> ExpressionRoots { get; } = ["params", "steps", "item", "run", "events"];
 }

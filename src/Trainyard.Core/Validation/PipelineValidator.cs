@@ -822,6 +822,13 @@ public static partial class PipelineValidator
                     }
 
                     return;
+                case "events":
+                    if (p.Count < 2)
+                    {
+                        Fail(DiagnosticCodes.UnknownReference, "'events' needs an event name", "write events.<name> (the payload of an event raised into the run)");
+                    }
+
+                    return;
                 case "trigger":
                     if (!site.AllowTrigger)
                     {
@@ -833,7 +840,7 @@ public static partial class PipelineValidator
                 default:
                     var roots = site.AllowTrigger ? ["trigger", .. SpecFields.ExpressionRoots] : SpecFields.ExpressionRoots;
                     Fail(DiagnosticCodes.UnknownReference, $"unknown name '{p[0]}'{Suggest.DidYouMean(p[0], roots)}",
-                        "expressions read params.<name>, steps.<id>.outputs.<name>, item (in foreach steps) and run.<field>; quote text literals: 'text'");
+                        "expressions read params.<name>, steps.<id>.outputs.<name>, steps.<id>.status, item (in foreach steps), run.<field> and events.<name>; quote text literals: 'text'");
                     return;
             }
         }
@@ -874,10 +881,15 @@ public static partial class PipelineValidator
                 return;
             }
 
+            if (p.Count == 3 && p[2] == "status")
+            {
+                return;
+            }
+
             if (p.Count < 3 || p[2] != "outputs")
             {
                 fail(DiagnosticCodes.UnknownReference, p.Count < 3 ? $"'steps.{target}' needs '.outputs'" : $"'{p[2]}' is not readable on a step{Suggest.DidYouMean(p[2], ["outputs"])}",
-                    $"write steps.{target}.outputs.<name> (or steps.{target}.outputs for all of them)");
+                    $"write steps.{target}.outputs.<name> (or steps.{target}.outputs for all of them, or steps.{target}.status)");
                 return;
             }
 

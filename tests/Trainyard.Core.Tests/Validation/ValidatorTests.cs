@@ -98,6 +98,20 @@ public sealed class ValidatorTests
     }
 
     [Fact]
+    public void StatusEventsAndRunFields_MatchWhatTheDeciderResolves()
+    {
+        var r = Load("""
+            name: demo
+            steps:
+              - { id: a, uses: echo }
+              - { id: b, uses: echo, needs: a, when: "steps.a.status == 'succeeded' && events.approval.ok", with: { message: "${{ run.id }} ${{ run.retryOf }} ${{ run.startedAt }}" } }
+            """);
+        var d = Assert.Single(r.Diagnostics);
+        Assert.Equal((DiagnosticCodes.UnknownReference, 4, 152), (d.Code, d.Line, d.Column));
+        Assert.Equal("unknown run field 'startedAt'", d.Message);
+    }
+
+    [Fact]
     public void AlwaysFalseWhen_WarnsButStillLoads()
     {
         var r = Load("name: demo\nsteps:\n  - id: a\n    uses: echo\n    when: false\n");
