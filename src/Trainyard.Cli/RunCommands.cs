@@ -35,11 +35,23 @@ internal static class RunCommands
 
     private static Option<bool> JsonOption() => new("--json") { Description = "Print JSON for tools instead of text." };
 
-    private static Option<int> WorkersOption(int defaultValue) => new("--workers", "-w")
+    private static Option<int> WorkersOption(int defaultValue)
     {
-        Description = "Tasks executed at once by this process.",
-        DefaultValueFactory = _ => defaultValue,
-    };
+        var option = new Option<int>("--workers", "-w")
+        {
+            Description = "Tasks executed at once by this process.",
+            DefaultValueFactory = _ => defaultValue,
+        };
+        // Checked while parsing, so a bad value never starts a run it then cannot work on.
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 256)
+            {
+                result.AddError("--workers must be between 1 and 256.");
+            }
+        });
+        return option;
+    }
 
     private static Option<string?> LeaseOption() => new("--lease")
     {
@@ -366,12 +378,6 @@ internal static class RunCommands
     /// <summary>Runs the worker in this process until the run finishes, showing progress; prints the summary.</summary>
     private static async Task<int> RunToCompletion(CliStore cli, string runId, int workers, CliOutput output, CancellationToken ct)
     {
-        if (workers < 1)
-        {
-            output.Error("--workers must be at least 1.");
-            return BadInput;
-        }
-
         using var stop = new GracefulStop(ct);
         var view = output.Json ? null : RunProgressView.Create(output.Out, output.Interactive, () => Console.IsOutputRedirected ? 40 : Console.WindowHeight);
         var work = cli.CreateWorker(workers).RunUntilCompleteAsync(runId, stop.Token);
