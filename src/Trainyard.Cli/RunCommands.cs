@@ -29,17 +29,29 @@ internal static class RunCommands
 
     private static Option<string> StoreOption() => new("--store")
     {
-        Description = "Folder of the embedded store (SQLite file, artifacts, work folders).",
+        Description = "Folder of the embedded store (SQLite file, artifacts, work folders), or azure:UseDevelopmentStorage=true / azure:https://<account>.blob.core.windows.net[;TaskHub=name] for Azure Storage.",
         DefaultValueFactory = _ => CliStore.DefaultFolder,
     };
 
     private static Option<bool> JsonOption() => new("--json") { Description = "Print JSON for tools instead of text." };
 
-    private static Option<int> WorkersOption(int defaultValue) => new("--workers", "-w")
+    private static Option<int> WorkersOption(int defaultValue)
     {
-        Description = "Tasks executed at once by this process.",
-        DefaultValueFactory = _ => defaultValue,
-    };
+        var option = new Option<int>("--workers", "-w")
+        {
+            Description = "Tasks executed at once by this process.",
+            DefaultValueFactory = _ => defaultValue,
+        };
+        // Checked while parsing, so a bad value never starts a run it then cannot work on.
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 256)
+            {
+                result.AddError("--workers must be between 1 and 256.");
+            }
+        });
+        return option;
+    }
 
     private static Option<string?> LeaseOption() => new("--lease")
     {
@@ -366,12 +378,6 @@ internal static class RunCommands
     /// <summary>Runs the worker in this process until the run finishes, showing progress; prints the summary.</summary>
     private static async Task<int> RunToCompletion(CliStore cli, string runId, int workers, CliOutput output, CancellationToken ct)
     {
-        if (workers < 1)
-        {
-            output.Error("--workers must be at least 1.");
-            return BadInput;
-        }
-
         using var stop = new GracefulStop(ct);
         var view = output.Json ? null : RunProgressView.Create(output.Out, output.Interactive, () => Console.IsOutputRedirected ? 40 : Console.WindowHeight);
         var work = cli.CreateWorker(workers).RunUntilCompleteAsync(runId, stop.Token);
@@ -434,7 +440,7 @@ internal static class RunCommands
     }
 
     /// <summary>Turns expected errors into a message and exit code 2; anything else is a bug and keeps its stack trace.</summary>
-    private static async Task<int> Guarded(CliOutput output, Func<Task<int>> action)
+    internal static async Task<int> Guarded(CliOutput output, Func<Task<int>> action)
     {
         try
         {

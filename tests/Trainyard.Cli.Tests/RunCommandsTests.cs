@@ -141,6 +141,7 @@ public sealed class RunCommandsTests : IAsyncLifetime
         var missing = await _cli.RunAsync(["run", "does-not-exist.yaml"]);
         var badType = await _cli.RunAsync(["run", pipeline, "--param", "n=lots"]);
         var unknown = await _cli.RunAsync(["run", pipeline, "--param", "m=1"]);
+        var noWorkers = await _cli.RunAsync(["run", pipeline, "--workers", "0"]);
 
         Assert.True(missing.ExitCode == 2, missing.ToString());
         Assert.Contains("does-not-exist.yaml", missing.Stderr, StringComparison.Ordinal);
@@ -148,6 +149,9 @@ public sealed class RunCommandsTests : IAsyncLifetime
         Assert.Contains("'n'", badType.Stderr, StringComparison.Ordinal);
         Assert.True(unknown.ExitCode == 2, unknown.ToString());
         Assert.Contains("'m'", unknown.Stderr, StringComparison.Ordinal);
+        Assert.True(noWorkers.ExitCode == 2, noWorkers.ToString());
+        Assert.Contains("--workers", noWorkers.Stderr, StringComparison.Ordinal);
+        Assert.Equal("[]", (await _cli.RunAsync(["runs", "--json"])).Stdout.Trim());
     }
 
     [Theory]
