@@ -47,7 +47,8 @@ internal sealed class CliStore : IAsyncDisposable
     /// <param name="noCache">Ignore cached step results.</param>
     public static Task<CliStore> OpenAsync(string folder, TimeSpan? lease, bool noCache)
     {
-        var full = Path.GetFullPath(folder);
+        var azure = AzureStore.TryOpen(folder);
+        var full = Path.GetFullPath(azure is null ? folder : DefaultFolder);
         try
         {
             Directory.CreateDirectory(full);
@@ -57,7 +58,7 @@ internal sealed class CliStore : IAsyncDisposable
             throw new CliInputException($"cannot create the store folder '{full}': {ex.Message}. Pass --store with a writable folder.");
         }
 
-        var backend = SqliteBackend.Open(Path.Combine(full, DatabaseFile));
+        var backend = azure ?? (IBackend)SqliteBackend.Open(Path.Combine(full, DatabaseFile));
         var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
         var options = new RunEngineOptions
         {
@@ -78,7 +79,7 @@ internal sealed class CliStore : IAsyncDisposable
     /// <summary>A worker with <paramref name="slots"/> task slots and this store's lease.</summary>
     public LocalWorker CreateWorker(int slots)
     {
-        var options = new LocalWorkerOptions { Workers = slots };
+        var options = new LocalWorkerOptions { Workers = slots, PoisonThreshold = AzureStore.MaxDequeueCount, PoisonHandler = PoisonQueueHandler.For(Engine) };
         if (_lease is { } l)
         {
             options = options with { WorkLease = l, ControlLease = l };

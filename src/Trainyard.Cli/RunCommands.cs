@@ -29,7 +29,7 @@ internal static class RunCommands
 
     private static Option<string> StoreOption() => new("--store")
     {
-        Description = "Folder of the embedded store (SQLite file, artifacts, work folders).",
+        Description = "Folder of the embedded store (SQLite file, artifacts, work folders), or azure:UseDevelopmentStorage=true / azure:https://<account>.blob.core.windows.net[;TaskHub=name] for Azure Storage.",
         DefaultValueFactory = _ => CliStore.DefaultFolder,
     };
 
@@ -440,7 +440,7 @@ internal static class RunCommands
     }
 
     /// <summary>Turns expected errors into a message and exit code 2; anything else is a bug and keeps its stack trace.</summary>
-    private static async Task<int> Guarded(CliOutput output, Func<Task<int>> action)
+    internal static async Task<int> Guarded(CliOutput output, Func<Task<int>> action)
     {
         try
         {

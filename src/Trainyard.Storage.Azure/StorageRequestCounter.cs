@@ -37,13 +37,14 @@ public sealed class StorageRequestCounter
 
     internal void Count(string service, Request request)
     {
-        var key = $"{service} {request.Method} {Operation(service, request.Uri)}";
+        var key = $"{service} {request.Method} {Operation(service, request)}";
         _byOperation.AddOrUpdate(key, 1, (_, n) => n + 1);
         Interlocked.Increment(ref _total);
     }
 
-    private static string Operation(string service, RequestUriBuilder uri)
+    private static string Operation(string service, Request request)
     {
+        var uri = request.Uri;
         var path = uri.Path;
         var query = uri.Query;
         if (service == "table")
@@ -53,7 +54,13 @@ public sealed class StorageRequestCounter
                 return "$batch";
             }
 
-            return path.Contains('(', StringComparison.Ordinal) ? "entity" : path.EndsWith("Tables", StringComparison.Ordinal) ? "tables" : "query";
+            if (path.EndsWith("Tables", StringComparison.Ordinal) || path.Contains("Tables(", StringComparison.Ordinal))
+            {
+                return "tables";
+            }
+
+            // GET on the table (or on a key with $filter) is a query; POST on the table inserts one entity.
+            return request.Method == RequestMethod.Post ? "insert" : path.Contains('(', StringComparison.Ordinal) && request.Method != RequestMethod.Get ? "entity" : request.Method == RequestMethod.Get ? "query" : "entity";
         }
 
         if (service == "queue")
