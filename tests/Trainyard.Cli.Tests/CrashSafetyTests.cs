@@ -11,8 +11,9 @@ namespace Trainyard.Cli.Tests;
 /// </summary>
 /// <remarks>
 /// <para>Each `run` step is `step.sh`, which appends `exec KEY DISPATCH` to exec.log when it starts, writes its
-/// output, applies its one real side effect keyed by its dispatch id (DESIGN invariant 2: `mkdir effects/DISPATCH`
-/// is atomic, and only the process that creates the folder appends `effect KEY DISPATCH` to effects.log), and appends
+/// output, applies its one real side effect keyed by its dispatch id (DESIGN invariant 2: under an exclusive flock on
+/// effects.log it appends `effect KEY DISPATCH` unless that dispatch id is already there; check and append happen under
+/// the lock and the append is one short write, so a kill at any instant leaves the whole effect or none), and appends
 /// `done KEY DISPATCH` to exec.log when it ends.</para>
 /// <para>What a passing scenario proves:</para>
 /// <list type="number">
@@ -128,7 +129,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
             _cli = cli;
             _name = name;
             var dir = Path.Combine(cli.WorkingDirectory, name);
-            Directory.CreateDirectory(Path.Combine(dir, "effects"));
+            Directory.CreateDirectory(dir);
             _store = Path.Combine(dir, "store");
             _execLog = Path.Combine(dir, "exec.log");
             _effectsLog = Path.Combine(dir, "effects.log");
@@ -139,10 +140,10 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
                 echo "exec $TRAINYARD_TASK_KEY $TRAINYARD_DISPATCH_ID" >> "$1"
                 sleep 0.3
                 echo "$TRAINYARD_TASK_KEY" > "$TRAINYARD_OUTPUT_DIR/result.txt"
-                if mkdir "$3/$TRAINYARD_DISPATCH_ID" 2>/dev/null; then echo "effect $TRAINYARD_TASK_KEY $TRAINYARD_DISPATCH_ID" >> "$2"; fi
+                flock "$2" sh -c 'grep -q " $1$" "$0" || echo "effect $2 $1" >> "$0"' "$2" "$TRAINYARD_DISPATCH_ID" "$TRAINYARD_TASK_KEY"
                 echo "done $TRAINYARD_TASK_KEY $TRAINYARD_DISPATCH_ID" >> "$1"
                 """);
-            var command = $"[sh, '{step}', '{_execLog}', '{_effectsLog}', '{Path.Combine(dir, "effects")}']";
+            var command = $"[sh, '{step}', '{_execLog}', '{_effectsLog}']";
             _pipeline = cli.WriteFile($"{name}/pipeline.yaml", $$"""
                 name: crash
                 steps:
