@@ -38,6 +38,9 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
     /// <summary>The file a step may write into its output folder to report small output values.</summary>
     public const string OutputsFileName = "outputs.json";
 
+    /// <summary>Name the runtime stores the task log under, beside the outputs (`{OutputPrefix}log.txt`); steps may not use it.</summary>
+    public const string ReservedLogName = "log.txt";
+
     private readonly LocalExecutorOptions _options = options ?? new LocalExecutorOptions();
 
     /// <inheritdoc />
@@ -317,6 +320,14 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
             if (name == OutputsFileName)
             {
                 continue;
+            }
+
+            if (name == ReservedLogName)
+            {
+                return new TaskOutcome.Failed(
+                    $"step '{work.StepId}' wrote '{ReservedLogName}' at the top of TRAINYARD_OUTPUT_DIR; that name holds the task's captured stdout/stderr. " +
+                    "Write it under another name or in a sub-folder.",
+                    Retryable: false);
             }
 
             await using var stream = File.OpenRead(file);

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
+using Trainyard.Runtime.Artifacts;
 using Trainyard.Runtime.Contracts;
 
 namespace Trainyard.Compute.Local.Tests;
@@ -14,13 +15,13 @@ public sealed class LocalProcessExecutorTests : IDisposable
 {
     private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(60);
     private readonly string _root = Directory.CreateTempSubdirectory("trainyard-local-").FullName;
-    private readonly TestArtifactStore _artifacts;
+    private readonly FileSystemArtifactStore _artifacts;
     private readonly ConcurrentQueue<string> _log = new();
     private readonly List<int> _spawnedPids = [];
 
     public LocalProcessExecutorTests()
     {
-        _artifacts = new TestArtifactStore(Path.Combine(_root, "artifacts"));
+        _artifacts = new FileSystemArtifactStore(Path.Combine(_root, "artifacts"));
     }
 
     public void Dispose()
@@ -210,6 +211,17 @@ public sealed class LocalProcessExecutorTests : IDisposable
 
         Assert.False(failed.Retryable);
         Assert.Contains("outputs.json is not valid JSON", failed.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_OutputFileNamedLikeTheTaskLog_FailsInsteadOfBeingOverwritten()
+    {
+        var script = WriteScript("""echo mine > "$TRAINYARD_OUTPUT_DIR/log.txt" """);
+
+        var failed = Assert.IsType<TaskOutcome.Failed>(await Execute(Work(["/bin/sh", script])));
+
+        Assert.False(failed.Retryable);
+        Assert.Contains("'log.txt'", failed.Error, StringComparison.Ordinal);
     }
 
     [Fact]
