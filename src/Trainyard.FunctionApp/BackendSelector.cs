@@ -1,4 +1,3 @@
-using Azure.Identity;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
 using Trainyard.Storage.Azure;
@@ -38,8 +37,8 @@ internal static class BackendSelector
 
         if (settings.StorageAccountName is { } account)
         {
-            var credential = new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = settings.StorageClientId ?? settings.Lookup(AppSettings.AzureClientId) });
-            var options = AzureBackendOptions.FromAccountUri(new Uri($"https://{account}.blob.core.windows.net/"), credential, settings.TaskHub);
+            // A null credential means DefaultAzureCredential, which picks the user-assigned identity from AZURE_CLIENT_ID.
+            var options = AzureBackendOptions.FromAccountUri(new Uri($"https://{account}.blob.core.windows.net/"), null, settings.TaskHub);
             return new AzureBackend(options, time);
         }
 
@@ -71,6 +70,6 @@ internal static class BackendSelector
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        return new Trainyard.Storage.Sqlite.SqliteBackend(full, time);
+        return Trainyard.Storage.Sqlite.SqliteBackend.Open(full, null, time);
     }
 }

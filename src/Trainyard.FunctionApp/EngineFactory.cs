@@ -19,11 +19,6 @@ internal static class EngineFactory
             new BuiltinExecutor(steps, services, time),
             new LocalProcessExecutor(),
         };
-        if (Trainyard.Compute.Batch.BatchOptions.FromSettings(settings.Lookup) is { } batch)
-        {
-            executors.Add(new Trainyard.Compute.Batch.BatchExecutor(batch));
-        }
-
         return new RunEngine(services.GetRequiredService<IBackend>(), new RunEngineOptions
         {
             Time = time,

@@ -103,8 +103,16 @@ internal static class Payloads
         $$"""{"MethodName":"{{method}}","UtcNow":"2026-11-23T10:00:30.1234567Z","RandGuid":"{{Guid.NewGuid()}}"}""";
 
     /// <summary>A timer invocation (TimerInfo serialized by the host).</summary>
-    public static string Timer(bool pastDue = false) =>
-        $$"""{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-11-23T09:59:00+00:00","Next":"2026-11-23T10:01:00+00:00","LastUpdated":"2026-11-23T09:59:00+00:00"},"IsPastDue":{{(pastDue ? "true" : "false")}}}},"Metadata":{"sys":{{Sys("OnSchedule")}}}}""";
+    public static string Timer(bool pastDue = false)
+    {
+        var timer = new JsonObject
+        {
+            ["Schedule"] = new JsonObject { ["AdjustForDST"] = true },
+            ["ScheduleStatus"] = new JsonObject { ["Last"] = "2026-11-23T09:59:00+00:00", ["Next"] = "2026-11-23T10:01:00+00:00", ["LastUpdated"] = "2026-11-23T09:59:00+00:00" },
+            ["IsPastDue"] = pastDue,
+        };
+        return new JsonObject { ["Data"] = new JsonObject { ["timer"] = timer }, ["Metadata"] = new JsonObject { ["sys"] = JsonNode.Parse(Sys("OnSchedule")) } }.ToJsonString();
+    }
 
     /// <summary>A blob trigger invocation (EventGrid source): content in Data, identity in Metadata.</summary>
     public static string Blob(string container, string name, string etag, string content = "a,b\n1,2\n")
