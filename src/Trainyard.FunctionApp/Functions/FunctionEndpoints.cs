@@ -166,6 +166,12 @@ internal static partial class FunctionEndpoints
     {
         var json = invocation.BindingJson(FunctionNames.Bindings.Message)
             ?? throw new InvocationFormatException($"Data.{FunctionNames.Bindings.Message}", $"the {queue} queue message is missing or not JSON; Trainyard {queue} messages are JSON written by the run engine");
+        // The Azure backend wraps every body in an envelope {"id","body"} (see Trainyard.Storage.Azure.QueueEnvelope).
+        if (json.ValueKind == JsonValueKind.Object && json.TryGetProperty("id", out var envelopeId) && envelopeId.ValueKind == JsonValueKind.String && json.TryGetProperty("body", out var inner))
+        {
+            json = inner;
+        }
+
         try
         {
             return json.Deserialize<T>(EngineJson.Options) ?? throw new InvocationFormatException($"Data.{FunctionNames.Bindings.Message}", $"the {queue} queue message is null");
