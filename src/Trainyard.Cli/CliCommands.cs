@@ -7,6 +7,11 @@ internal static class CliCommands
 {
     public static IEnumerable<Command> All()
     {
-        return [];
+        yield return ValidateCommands.Create();
+        yield return PlanCommands.Create();
+        foreach (var command in RunCommands.Create()) { yield return command; }
+        foreach (var command in ModelCommands.Create()) { yield return command; }
+        yield return PoisonCommands.Create();
+        yield return PurgeCommands.Create();
     }
 }

@@ -1,8 +1,7 @@
-// Azure Functions custom handler (ASP.NET Core). The Functions host calls it over HTTP on
-// 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT; see shared/reference/azure-contracts.md.
-var builder = WebApplication.CreateBuilder(args);
-var port = Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT") ?? "7071";
-builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-var app = builder.Build();
-app.MapGet("/", () => Results.Ok(new { status = "ready" }));
-app.Run();
+// Azure Functions custom handler (ASP.NET Core). The Functions host (or `trainyard serve`) starts this process with
+// FUNCTIONS_CUSTOMHANDLER_PORT and POSTs each invocation to /{FunctionName}; see docs/function-app.md.
+using Trainyard.FunctionApp;
+
+var settings = AppSettings.Read();
+var app = FunctionAppHost.Build(settings, args);
+await app.RunAsync();

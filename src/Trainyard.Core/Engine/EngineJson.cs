@@ -17,6 +17,7 @@ public static class EngineJson
             WriteIndented = false,
         };
         o.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase));
+        o.Converters.Add(new OrdinalSortedConverterFactory());
         o.MakeReadOnly(populateMissingResolver: true);
         return o;
     }

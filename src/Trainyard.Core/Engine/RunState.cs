@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Trainyard.Core.Engine;
 
@@ -74,6 +75,29 @@ public sealed record TaskState
 
     /// <summary>When a retry timer will make it ready again.</summary>
     public DateTimeOffset? RetryAt { get; init; }
+
+    /// <summary>For a step's own task while pending: how many of its needs are not final yet (null: none).</summary>
+    public int? NeedsOpen { get; init; }
+
+    /// <summary>The foreach item this task runs on (item tasks only).</summary>
+    public JsonElement? Item { get; init; }
+
+    /// <summary>For a foreach step's own task: how many items it fanned out to (null before expansion).</summary>
+    public int? Items { get; init; }
+
+    /// <summary>For a foreach step's own task: items not yet final.</summary>
+    public int? ItemsOpen { get; init; }
+
+    /// <summary>For a foreach step's own task: items dispatched or running (bounded by foreach.maxParallel).</summary>
+    public int? ItemsInFlight { get; init; }
+
+    /// <summary>True when the task is in flight (dispatched or running).</summary>
+    [JsonIgnore]
+    public bool InFlight => Status is TaskStatus.Dispatched or TaskStatus.Running;
+
+    /// <summary>True when the task reached a final state (succeeded, cached, failed, skipped, cancelled).</summary>
+    [JsonIgnore]
+    public bool IsFinal => Status is TaskStatus.Succeeded or TaskStatus.Cached or TaskStatus.Failed or TaskStatus.Skipped or TaskStatus.Cancelled;
 }
 
 /// <summary>A run's state: the fold of its journal. Immutable; the decider returns a new one.</summary>
@@ -92,19 +116,19 @@ public sealed record RunState
     public RunStatus Status { get; init; } = RunStatus.Running;
 
     /// <summary>Resolved params.</summary>
-    public ImmutableDictionary<string, JsonElement> Params { get; init; } = ImmutableDictionary<string, JsonElement>.Empty;
+    public ImmutableSortedDictionary<string, JsonElement> Params { get; init; } = ImmutableSortedDictionary.Create<string, JsonElement>(StringComparer.Ordinal);
 
     /// <summary>What started it.</summary>
     public TriggerInfo Trigger { get; init; } = new("manual");
 
-    /// <summary>Tasks by key.</summary>
-    public ImmutableSortedDictionary<string, TaskState> Tasks { get; init; } = ImmutableSortedDictionary<string, TaskState>.Empty;
+    /// <summary>Tasks by key (ordinal order; the decider never relies on this order for decisions).</summary>
+    public ImmutableSortedDictionary<string, TaskState> Tasks { get; init; } = ImmutableSortedDictionary.Create<string, TaskState>(StringComparer.Ordinal);
 
     /// <summary>Ids of inbound events already applied that cannot be de-duplicated by task state (raised events, cancels).</summary>
-    public ImmutableHashSet<string> SeenEventIds { get; init; } = ImmutableHashSet<string>.Empty;
+    public ImmutableSortedSet<string> SeenEventIds { get; init; } = ImmutableSortedSet.Create<string>(StringComparer.Ordinal);
 
     /// <summary>External events received, by name.</summary>
-    public ImmutableDictionary<string, JsonElement> RaisedEvents { get; init; } = ImmutableDictionary<string, JsonElement>.Empty;
+    public ImmutableSortedDictionary<string, JsonElement> RaisedEvents { get; init; } = ImmutableSortedDictionary.Create<string, JsonElement>(StringComparer.Ordinal);
 
     /// <summary>Run start.</summary>
     public DateTimeOffset CreatedAt { get; init; }
@@ -123,6 +147,22 @@ public sealed record RunState
 
     /// <summary>The run this one retries, if any.</summary>
     public string? RetryOf { get; init; }
+
+    /// <summary>Tasks in flight (dispatched or running); bounded by the pipeline's maxParallel.</summary>
+    public int InFlight { get; init; }
+
+    /// <summary>Tasks not yet final (a foreach step's own task included); the run completes at zero.</summary>
+    public int Open { get; init; }
+
+    /// <summary>Ready task keys waiting for a parallelism slot, in dispatch order (step order in the file, then item index).</summary>
+    public ImmutableList<string> Queue { get; init; } = ImmutableList<string>.Empty;
+
+    /// <summary>Results of foreach items reused from <see cref="RetryOf"/>, applied when their step fans out (null: none).</summary>
+    public ImmutableSortedDictionary<string, TaskResult>? ReusedItems { get; init; }
+
+    /// <summary>True while a failure is failing the run: nothing new is dispatched and the run completes once no task is in flight.</summary>
+    [JsonIgnore]
+    public bool Failing => Status == RunStatus.Running && Error is not null;
 }
 
 /// <summary>What one event did to a run.</summary>

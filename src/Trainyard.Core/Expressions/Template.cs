@@ -16,6 +16,9 @@ public sealed class Template
     /// <summary>The expressions in order.</summary>
     public IEnumerable<Expr> Expressions => _parts.Where(p => p.Expr is not null).Select(p => p.Expr!);
 
+    /// <summary>The expressions in order, each with the offset of its text (just after `${{`) inside the template text.</summary>
+    public IEnumerable<(Expr Expression, int Offset)> ExpressionSpans => _parts.Where(p => p.Expr is not null).Select(p => (p.Expr!, p.Offset));
+
     /// <summary>True when the text is a single `${{ }}` with nothing around it (result keeps its JSON type).</summary>
     public bool IsSingleExpression => _parts.Count == 1 && _parts[0].Expr is not null;
 

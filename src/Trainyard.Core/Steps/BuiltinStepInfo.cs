@@ -11,6 +11,9 @@ public sealed record BuiltinStepInfo(string Name, string Version, string Descrip
 
     /// <summary>True when unknown `with` keys are allowed (e.g. echo).</summary>
     public bool AllowsExtraInputs { get; init; }
+
+    /// <summary>True when every `with` input is also reported as an output of the same name (e.g. echo).</summary>
+    public bool EchoesInputs { get; init; }
 }
 
 /// <summary>One `with` input of a built-in step.</summary>

@@ -14,6 +14,7 @@ public static class StandardSteps
         Inputs = [In("message", "string", false, "Text to log.")],
         Outputs = ["message"],
         AllowsExtraInputs = true,
+        EchoesInputs = true,
     };
 
     /// <summary>Waits.</summary>
@@ -35,73 +36,142 @@ public static class StandardSteps
         Outputs = ["path", "sha256"],
     };
 
-    /// <summary>Checks a dataset against expectations.</summary>
-    public static BuiltinStepInfo ValidateData { get; } = new("validate-data", "1", "Checks a CSV dataset against expectations; fails listing every violation.")
+    /// <summary>Seeded synthetic customer-churn data (for samples, tests and benchmarks).</summary>
+    public static BuiltinStepInfo GenerateChurnData { get; } = new("generate-churn-data", "1", "Writes a seeded synthetic customer-churn CSV (same seed and rows: same bytes).")
     {
-        Inputs = [In("dataset", "string", true, "Artifact path of the CSV file."), In("expectations", "object", true, "Expectations (columns, types, ranges, null fractions, ...).")],
-        Outputs = ["report", "rows", "passed"],
-        AllowsExtraInputs = true,
+        Inputs =
+        [
+            In("rows", "integer", false, "Rows to generate (default 5000)."),
+            In("seed", "integer", false, "Random seed (default 42)."),
+            In("shift", "number", false, "Distribution shift for drift samples: 0 none (default), 1 strong."),
+            In("missingFraction", "number", false, "Share of total_charges left empty (default 0.01)."),
+            In("name", "string", false, "File name (default churn.csv)."),
+        ],
+        Outputs = ["dataset", "rows"],
+    };
+
+    /// <summary>Checks a dataset against expectations.</summary>
+    public static BuiltinStepInfo ValidateData { get; } = new("validate-data", "1", "Streams a CSV dataset and checks expectations; fails listing every violation.")
+    {
+        Inputs =
+        [
+            In("dataset", "string", true, "Artifact path of the CSV file."),
+            In("expectations", "object", true, "columns (type, required, notNull, min, max, allowed, maxNullFraction, maxOutlierFraction, iqrMultiplier), rowCount {min, max}, maxDuplicateFraction, nullValues."),
+        ],
+        Outputs = ["report", "rows", "passed", "dataset", "sha256"],
     };
 
     /// <summary>Feature engineering.</summary>
-    public static BuiltinStepInfo Features { get; } = new("features", "1", "Declarative feature transforms and a seeded train/validation/test split.")
+    public static BuiltinStepInfo Features { get; } = new("features", "1", "Derived ratios, select/drop, one-hot, standardize (fitted on train) and a seeded train/validation/test split.")
     {
-        Inputs = [In("dataset", "string", true, "Artifact path of the CSV file."), In("transforms", "list", false, "Transforms to apply in order.")],
-        Outputs = ["train", "validation", "test", "stats"],
-        AllowsExtraInputs = true,
+        Inputs =
+        [
+            In("dataset", "string", true, "Artifact path of the CSV file."),
+            In("label", "string", true, "Label column (kept last, untransformed)."),
+            In("select", "list", false, "Feature columns to keep (default: all)."),
+            In("drop", "list", false, "Columns to drop."),
+            In("ratios", "list", false, "Derived columns: {name, numerator, denominator}."),
+            In("onehot", "list", false, "Categorical columns to one-hot encode (categories fitted on train)."),
+            In("standardize", "list", false, "Numeric columns to standardize, or [numeric] for all (mean/std fitted on train)."),
+            In("split", "object", false, "{train, validation, test, seed}; default 0.7/0.15/0.15, seed 42."),
+        ],
+        Outputs = ["train", "validation", "test", "stats", "features", "label", "rows"],
     };
 
     /// <summary>ML.NET training.</summary>
     public static BuiltinStepInfo TrainMlnet { get; } = new("train-mlnet", "1", "Trains an ML.NET binary classifier or regressor; writes model.zip and metrics.json.")
     {
-        Inputs = [In("train", "string", true, "Artifact path of the training CSV."), In("label", "string", true, "Label column."), In("trainer", "string", true, "fasttree | lightgbm | sdca | logistic | fastforest.")],
-        Outputs = ["model", "metrics"],
-        AllowsExtraInputs = true,
+        Inputs =
+        [
+            In("train", "string|list", true, "Artifact path of the training CSV, or a list of row-aligned feature-set CSVs joined column-wise."),
+            In("validation", "string|list", false, "Evaluation CSV(s) (else test, else train), joined like `train`."),
+            In("test", "string|list", false, "Test CSV(s), joined like `train`."),
+            In("label", "string", true, "Label column."),
+            In("task", "string", false, "binary (default) | regression."),
+            In("trainer", "string", true, "fasttree | lightgbm | sdca | logistic | fastforest."),
+            In("features", "list", false, "Feature columns (default: every column but the label)."),
+            In("hyperparameters", "object", false, "numberOfTrees, numberOfLeaves, learningRate, minimumExampleCountPerLeaf, numberOfIterations, maximumNumberOfIterations, l2Regularization."),
+            In("seed", "integer", false, "ML.NET seed (default 42)."),
+        ],
+        Outputs = ["model", "metrics", "metricsFile", "trainer", "task", "params"],
     };
 
     /// <summary>Picks the best of a foreach training matrix.</summary>
-    public static BuiltinStepInfo SelectBest { get; } = new("select-best", "1", "Fan-in over a foreach train matrix: picks the best candidate by a metric.")
+    public static BuiltinStepInfo SelectBest { get; } = new("select-best", "1", "Fan-in over a foreach train matrix: picks the best candidate by a metric and records why.")
     {
-        Inputs = [In("candidates", "list", true, "Upstream task outputs, e.g. ${{ steps.train.outputs }}."), In("metric", "string", true, "Metric to rank by.")],
-        Outputs = ["model", "metrics", "reason"],
-        AllowsExtraInputs = true,
+        Inputs =
+        [
+            In("candidates", "list", true, "Upstream task outputs, e.g. ${{ steps.train.outputs }}."),
+            In("metric", "string", true, "Metric to rank by."),
+            In("goal", "string", false, "max | min (default: min for rmse/mae/loss, else max)."),
+        ],
+        Outputs = ["chosen", "model", "metrics", "trainer", "params", "index", "reason", "candidates", "selection"],
     };
 
     /// <summary>Metric thresholds.</summary>
     public static BuiltinStepInfo QualityGate { get; } = new("quality-gate", "1", "Fails unless metrics meet thresholds (and optionally do not regress against a registry stage).")
     {
-        Inputs = [In("metrics", "object", true, "Metrics to check."), In("thresholds", "object", true, "metric -> {min, max}.")],
-        Outputs = ["passed", "report"],
-        AllowsExtraInputs = true,
+        Inputs =
+        [
+            In("metrics", "object", true, "Metrics to check."),
+            In("thresholds", "object", false, "metric -> {min, max}."),
+            In("compare", "object", false, "{model, stage (default production), metric, maxRegression, goal}: no worse than the staged model."),
+            In("failOnViolation", "boolean", false, "true (default) fails the task; false reports passed=false."),
+        ],
+        Outputs = ["passed", "report", "failures"],
     };
 
     /// <summary>Data drift between two datasets.</summary>
     public static BuiltinStepInfo Drift { get; } = new("drift", "1", "Per-feature PSI and Kolmogorov-Smirnov drift between a reference and a current dataset.")
     {
-        Inputs = [In("reference", "string", true, "Artifact path of the reference CSV."), In("current", "string", true, "Artifact path of the current CSV.")],
-        Outputs = ["report", "drifted", "max_psi"],
-        AllowsExtraInputs = true,
+        Inputs =
+        [
+            In("reference", "string", true, "Artifact path of the reference CSV."),
+            In("current", "string", true, "Artifact path of the current CSV."),
+            In("features", "list", false, "Numeric columns to compare (default: every numeric column of both)."),
+            In("bins", "integer", false, "PSI bins (reference quantiles, default 10)."),
+            In("psiThreshold", "number", false, "PSI at or above which a feature drifted (default 0.2)."),
+            In("ksAlpha", "number", false, "KS p-value below which the KS test flags a feature (default 0.01)."),
+            In("sampleSize", "integer", false, "Reservoir size per feature (default 100000)."),
+            In("emit", "boolean", false, "Send a drift signal per drifted feature (default false)."),
+            In("model", "string", false, "Model named in signals (required with emit)."),
+            In("window", "string", false, "Window the current data covers (default: today's date)."),
+        ],
+        Outputs = ["report", "drifted", "driftedFeatures", "max_psi", "signals"],
     };
 
     /// <summary>Model registry: new immutable version.</summary>
-    public static BuiltinStepInfo RegisterModel { get; } = new("register-model", "1", "Registers a model version with metrics, params and lineage.")
+    public static BuiltinStepInfo RegisterModel { get; } = new("register-model", "1", "Registers an immutable model version with metrics, params, data hashes and lineage.")
     {
-        Inputs = [In("name", "string", true, "Model name."), In("model", "string", true, "Artifact path of the model file.")],
-        Outputs = ["version", "path"],
-        AllowsExtraInputs = true,
+        Inputs =
+        [
+            In("name", "string", true, "Model name."),
+            In("model", "string", true, "Artifact path of the model file."),
+            In("metrics", "object", false, "Metrics to record."),
+            In("params", "object", false, "Training parameters to record."),
+            In("data", "list", false, "Artifact paths of the data it was trained on (hashes recorded)."),
+            In("files", "list", false, "Extra artifact paths to store with the model (e.g. feature stats)."),
+            In("description", "string", false, "Free text."),
+        ],
+        Outputs = ["name", "version", "path", "model"],
     };
 
     /// <summary>Model registry: move a stage alias.</summary>
-    public static BuiltinStepInfo PromoteModel { get; } = new("promote-model", "1", "Moves a stage alias (staging, production) to a model version.")
+    public static BuiltinStepInfo PromoteModel { get; } = new("promote-model", "1", "Moves a stage alias (staging, production) to a model version, or rolls it back.")
     {
-        Inputs = [In("name", "string", true, "Model name."), In("version", "string", true, "Version to promote."), In("stage", "string", true, "staging | production.")],
+        Inputs =
+        [
+            In("name", "string", true, "Model name."),
+            In("version", "integer", false, "Version to promote (required unless rollback)."),
+            In("stage", "string", true, "staging | production."),
+            In("rollback", "boolean", false, "Move the stage back to its previous version instead."),
+        ],
         Outputs = ["stage", "version", "previous"],
-        AllowsExtraInputs = true,
     };
 
     /// <summary>Every standard step.</summary>
     public static IReadOnlyList<BuiltinStepInfo> All { get; } =
-        [Echo, Sleep, Fail, WriteFile, ValidateData, Features, TrainMlnet, SelectBest, QualityGate, Drift, RegisterModel, PromoteModel];
+        [Echo, Sleep, Fail, WriteFile, GenerateChurnData, ValidateData, Features, TrainMlnet, SelectBest, QualityGate, Drift, RegisterModel, PromoteModel];
 
     /// <summary>A catalog of every standard step.</summary>
     public static StepCatalog Catalog { get; } = new(All);

@@ -86,6 +86,8 @@ public enum OutboxTarget
     Work,
     /// <summary>Notification sinks (run finished).</summary>
     Notify,
+    /// <summary>Cancel an in-flight attempt: sets its `dispatch/{dispatchId}` key-value record to cancelled (body: a CancelTask command).</summary>
+    Cancel,
 }
 
 /// <summary>Listing fields of a run.</summary>

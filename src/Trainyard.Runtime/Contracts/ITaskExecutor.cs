@@ -69,7 +69,7 @@ public sealed record StepContext
     /// <summary>Artifact store.</summary>
     public required IArtifactStore Artifacts { get; init; }
 
-    /// <summary>Scratch folder.</summary>
+    /// <summary>Scratch folder for this attempt; not created in advance for built-in steps: call Directory.CreateDirectory before writing there.</summary>
     public required string WorkingDirectory { get; init; }
 
     /// <summary>Writes a line to the task's log.</summary>

@@ -1,0 +1,117 @@
+using Trainyard.Compute.Local;
+using Trainyard.Core.Engine;
+using Trainyard.Core.Spec;
+using Trainyard.Runtime;
+using Trainyard.Runtime.Builtins;
+using Trainyard.Runtime.Caching;
+using Trainyard.Runtime.Contracts;
+using Trainyard.Steps.Ml;
+using Trainyard.Storage.Sqlite;
+
+namespace Trainyard.Cli;
+
+/// <summary>
+/// The embedded store the run commands work on: `.trainyard/trainyard.db` (SQLite, WAL) plus artifacts and per-attempt
+/// work folders beside it, with an engine that has the local and built-in executors.
+/// </summary>
+internal sealed class CliStore : IAsyncDisposable
+{
+    /// <summary>Default store folder, relative to the working directory.</summary>
+    public const string DefaultFolder = ".trainyard";
+
+    /// <summary>The SQLite file name inside the folder.</summary>
+    public const string DatabaseFile = "trainyard.db";
+
+    private readonly TimeSpan? _lease;
+
+    private CliStore(string folder, IBackend backend, RunEngine engine, TimeSpan? lease)
+    {
+        Folder = folder;
+        Backend = backend;
+        Engine = engine;
+        _lease = lease;
+    }
+
+    /// <summary>The store folder (full path).</summary>
+    public string Folder { get; }
+
+    /// <summary>Store, queues, artifacts.</summary>
+    public IBackend Backend { get; }
+
+    /// <summary>The engine.</summary>
+    public RunEngine Engine { get; }
+
+    /// <summary>Opens (creating when missing) the store in <paramref name="folder"/>.</summary>
+    /// <param name="folder">The `--store` folder.</param>
+    /// <param name="lease">Lease/claim length for work (null: the engine's defaults).</param>
+    /// <param name="noCache">Ignore cached step results.</param>
+    public static Task<CliStore> OpenAsync(string folder, TimeSpan? lease, bool noCache)
+    {
+        var azure = AzureStore.TryOpen(folder);
+        var full = Path.GetFullPath(azure is null ? folder : DefaultFolder);
+        try
+        {
+            Directory.CreateDirectory(full);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new CliInputException($"cannot create the store folder '{full}': {ex.Message}. Pass --store with a writable folder.");
+        }
+
+        var backend = azure ?? (IBackend)SqliteBackend.Open(Path.Combine(full, DatabaseFile));
+        var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
+        var options = new RunEngineOptions
+        {
+            Executors = [new LocalProcessExecutor(), new BuiltinExecutor(steps)],
+            // --no-cache skips lookups only: fresh results still refresh the cache for the next run.
+            TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog) { ReadEnabled = !noCache },
+            SpecParser = version => PipelineLoader.LoadOrThrow(version.SpecText, version.Source ?? version.Name),
+            WorkRoot = Path.Combine(full, "work"),
+        };
+        if (lease is { } l)
+        {
+            options = options with { ClaimDuration = l };
+        }
+
+        return Task.FromResult(new CliStore(full, backend, new RunEngine(backend, options), lease));
+    }
+
+    /// <summary>A worker with <paramref name="slots"/> task slots and this store's lease.</summary>
+    public LocalWorker CreateWorker(int slots)
+    {
+        var options = new LocalWorkerOptions { Workers = slots, PoisonThreshold = AzureStore.MaxDequeueCount, PoisonHandler = PoisonQueueHandler.For(Engine) };
+        if (_lease is { } l)
+        {
+            options = options with { WorkLease = l, ControlLease = l };
+        }
+
+        return new LocalWorker(Engine, options);
+    }
+
+    /// <summary>Loads a run, or prints how to find run ids and returns null.</summary>
+    public async Task<RunState?> FindRunAsync(string runId, CliOutput output, CancellationToken cancellationToken)
+    {
+        var state = string.IsNullOrWhiteSpace(runId) ? null : await Engine.GetRunAsync(runId, cancellationToken);
+        if (state is null)
+        {
+            output.Error($"no run '{runId}' in {Path.Combine(Folder, DatabaseFile)}. List run ids with `trainyard runs` (newest first; `--json` for tools), "
+                + "or pass --store if the run lives in another store.");
+        }
+
+        return state;
+    }
+
+    /// <summary>Re-sends what a crashed process committed but had not sent; the queues hold the rest.</summary>
+    public Task RecoverAsync(string runId, CancellationToken cancellationToken) => Engine.ResumeRunAsync(runId, cancellationToken);
+
+    /// <summary>Cancels a run and returns its state afterwards.</summary>
+    public async Task<RunState> CancelAsync(string runId, string reason, CancellationToken cancellationToken)
+    {
+        await Engine.CancelRunAsync(runId, reason, cancellationToken);
+        return await Engine.GetRunAsync(runId, cancellationToken)
+            ?? throw new InvalidOperationException($"run {runId} vanished from the store while being cancelled; was the store deleted?");
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => Backend.DisposeAsync();
+}

@@ -1,0 +1,554 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Trainyard.Core.Engine;
+using Trainyard.Runtime;
+using Trainyard.Runtime.Contracts;
+
+namespace Trainyard.Cli;
+
+/// <summary>`trainyard run | runs | status | logs | cancel | resume | retry | worker`: running pipelines on the embedded store.</summary>
+internal static class RunCommands
+{
+    /// <summary>Exit code: the run succeeded (or the command did what it was asked).</summary>
+    public const int Ok = 0;
+
+    /// <summary>Exit code: the run failed or was cancelled.</summary>
+    public const int RunFailed = 1;
+
+    /// <summary>Exit code: bad input (file, params, run id, options).</summary>
+    public const int BadInput = 2;
+
+    /// <summary>Exit code: interrupted by Ctrl+C / SIGTERM; the run is left resumable.</summary>
+    public const int Interrupted = 130;
+
+    /// <summary>The commands of this group.</summary>
+    public static IEnumerable<Command> Create() =>
+        [RunCommand(), RunsCommand(), StatusCommand(), LogsCommand(), CancelCommand(), ResumeCommand(), RetryCommand(), WorkerCommand()];
+
+    private static Option<string> StoreOption() => new("--store")
+    {
+        Description = "Folder of the embedded store (SQLite file, artifacts, work folders), or azure:UseDevelopmentStorage=true / azure:https://<account>.blob.core.windows.net[;TaskHub=name] for Azure Storage.",
+        DefaultValueFactory = _ => CliStore.DefaultFolder,
+    };
+
+    private static Option<bool> JsonOption() => new("--json") { Description = "Print JSON for tools instead of text." };
+
+    private static Option<int> WorkersOption(int defaultValue)
+    {
+        var option = new Option<int>("--workers", "-w")
+        {
+            Description = "Tasks executed at once by this process.",
+            DefaultValueFactory = _ => defaultValue,
+        };
+        // Checked while parsing, so a bad value never starts a run it then cannot work on.
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 256)
+            {
+                result.AddError("--workers must be between 1 and 256.");
+            }
+        });
+        return option;
+    }
+
+    private static Option<string?> LeaseOption() => new("--lease")
+    {
+        Description = "How long a task's lease holds without renewal, e.g. 30s; a crashed process's tasks are taken over after it.",
+    };
+
+    private static Argument<string> RunIdArgument() => new("RUN") { Description = "Run id (see `trainyard runs`)." };
+
+    private static Command RunCommand()
+    {
+        var file = new Argument<FileInfo>("FILE") { Description = "Pipeline YAML file." };
+        var param = new Option<string[]>("--param", "-p") { Description = "A run param as name=value (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var workers = WorkersOption(Math.Max(2, Environment.ProcessorCount));
+        var json = JsonOption();
+        var noCache = new Option<bool>("--no-cache") { Description = "Run every step even when a cached result exists." };
+        var store = StoreOption();
+        var lease = LeaseOption();
+        var command = new Command("run", "Run a pipeline to completion on the embedded store, with live progress. Exit 0 on success, 1 on failure, 2 on bad input.");
+        command.Arguments.Add(file);
+        command.Options.Add(param);
+        command.Options.Add(workers);
+        command.Options.Add(json);
+        command.Options.Add(noCache);
+        command.Options.Add(store);
+        command.Options.Add(lease);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = CliOutput.For(parse, parse.GetValue(json));
+            return await Guarded(output, async () =>
+            {
+                var path = parse.GetValue(file)!;
+                var loaded = PipelineFiles.Load(path.FullName, output.Out, output.Err);
+                if (loaded is null)
+                {
+                    return BadInput;
+                }
+
+                var assignments = ParamResolver.ParseAssignments(loaded.Spec, parse.GetValue(param) ?? []);
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: parse.GetValue(noCache));
+                var runId = await cli.Engine.StartRunAsync(
+                    new StartRunRequest { Spec = loaded.Spec, SpecText = loaded.Text, Params = assignments, Trigger = new TriggerInfo("manual") },
+                    ct);
+                output.Info($"run {runId} started ({loaded.Spec.Name}, {loaded.Spec.Steps.Count} steps); follow with `trainyard status {runId}`");
+                return await RunToCompletion(cli, runId, parse.GetValue(workers), output, ct);
+            });
+        });
+        return command;
+    }
+
+    private static Command RunsCommand()
+    {
+        var pipeline = new Option<string?>("--pipeline") { Description = "Only runs of this pipeline." };
+        var status = new Option<string?>("--status") { Description = "Only runs with this status: running, succeeded, failed, cancelled." };
+        var limit = new Option<int>("--limit", "-n") { Description = "At most this many runs, newest first.", DefaultValueFactory = _ => 20 };
+        var json = JsonOption();
+        var store = StoreOption();
+        var command = new Command("runs", "List runs, newest first.");
+        command.Options.Add(pipeline);
+        command.Options.Add(status);
+        command.Options.Add(limit);
+        command.Options.Add(json);
+        command.Options.Add(store);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = CliOutput.For(parse, parse.GetValue(json));
+            return await Guarded(output, async () =>
+            {
+                var wanted = parse.GetValue(status);
+                if (wanted is not null && !Enum.TryParse<RunStatus>(wanted, ignoreCase: true, out _))
+                {
+                    output.Error($"--status '{wanted}' is not a run status; use one of: running, succeeded, failed, cancelled.");
+                    return BadInput;
+                }
+
+                if (parse.GetValue(limit) is < 1 or > 10_000)
+                {
+                    output.Error("--limit must be between 1 and 10000.");
+                    return BadInput;
+                }
+
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
+                var runs = await cli.Backend.Store.ListRunsAsync(
+                    new RunQuery { PipelineName = parse.GetValue(pipeline), Status = wanted?.ToLowerInvariant(), Limit = parse.GetValue(limit) },
+                    ct);
+                if (output.Json)
+                {
+                    output.WriteJson(runs.Select(r => new RunListItem(r.RunId, r.PipelineName, r.PipelineHash, r.Status, r.CreatedAt, r.UpdatedAt, r.FinishedAt, r.TriggerKind)));
+                    return Ok;
+                }
+
+                if (runs.Count == 0)
+                {
+                    output.Info($"no runs in {cli.Folder}; start one with `trainyard run FILE`.");
+                    return Ok;
+                }
+
+                var now = DateTimeOffset.UtcNow;
+                output.Write(TextTable.Render(
+                    ["RUN", "PIPELINE", "STATUS", "STARTED", "DURATION", "TRIGGER"],
+                    runs.Select(r => new[]
+                    {
+                        r.RunId, r.PipelineName, r.Status.ToLowerInvariant(),
+                        r.CreatedAt.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                        RunReport.FormatDuration((r.FinishedAt ?? now) - r.CreatedAt), r.TriggerKind ?? "",
+                    })));
+                return Ok;
+            });
+        });
+        return command;
+    }
+
+    private static Command StatusCommand()
+    {
+        var run = RunIdArgument();
+        var json = JsonOption();
+        var store = StoreOption();
+        var command = new Command("status", "Show a run: status, and each task's state, attempt, duration and error.");
+        command.Arguments.Add(run);
+        command.Options.Add(json);
+        command.Options.Add(store);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = CliOutput.For(parse, parse.GetValue(json));
+            return await Guarded(output, async () =>
+            {
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
+                var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
+                if (state is null)
+                {
+                    return BadInput;
+                }
+
+                PrintReport(output, state, includeLogHint: true);
+                return Ok;
+            });
+        });
+        return command;
+    }
+
+    private static Command LogsCommand()
+    {
+        var run = RunIdArgument();
+        var task = new Argument<string?>("STEP") { Description = "Step id or task key (`step[2]`); all tasks when omitted.", Arity = ArgumentArity.ZeroOrOne };
+        var attempt = new Option<int?>("--attempt") { Description = "Attempt number (default: the latest)." };
+        var store = StoreOption();
+        var command = new Command("logs", "Print task logs (stdout and stderr of local steps, messages of built-in steps).");
+        command.Arguments.Add(run);
+        command.Arguments.Add(task);
+        command.Options.Add(attempt);
+        command.Options.Add(store);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = CliOutput.For(parse, json: false);
+            return await Guarded(output, async () =>
+            {
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
+                var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
+                if (state is null)
+                {
+                    return BadInput;
+                }
+
+                return await TaskLogs.PrintAsync(cli, state, parse.GetValue(task), parse.GetValue(attempt), output, ct);
+            });
+        });
+        return command;
+    }
+
+    private static Command CancelCommand()
+    {
+        var run = RunIdArgument();
+        var json = JsonOption();
+        var store = StoreOption();
+        var command = new Command("cancel", "Cancel a run: nothing new starts, tasks in flight are stopped.");
+        command.Arguments.Add(run);
+        command.Options.Add(json);
+        command.Options.Add(store);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = CliOutput.For(parse, parse.GetValue(json));
+            return await Guarded(output, async () =>
+            {
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
+                var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
+                if (state is null)
+                {
+                    return BadInput;
+                }
+
+                if (state.Status != RunStatus.Running)
+                {
+                    output.Info($"run {state.RunId} already finished: {RunReport.Lower(state.Status)}; nothing to cancel.");
+                    PrintReport(output, state, includeLogHint: false);
+                    return Ok;
+                }
+
+                var after = await cli.CancelAsync(state.RunId, "cancelled with `trainyard cancel`", ct);
+                if (after.Status == RunStatus.Running)
+                {
+                    output.Info($"cancel of run {after.RunId} requested; tasks in flight stop when their worker sees it (`trainyard status {after.RunId}` shows when it has).");
+                }
+
+                PrintReport(output, after, includeLogHint: false);
+                return Ok;
+            });
+        });
+        return command;
+    }
+
+    private static Command ResumeCommand()
+    {
+        var run = RunIdArgument();
+        var workers = WorkersOption(Math.Max(2, Environment.ProcessorCount));
+        var json = JsonOption();
+        var store = StoreOption();
+        var lease = LeaseOption();
+        var command = new Command("resume", "Continue a run whose process died: re-send what it had not sent, take over its tasks, and run it to completion.");
+        command.Arguments.Add(run);
+        command.Options.Add(workers);
+        command.Options.Add(json);
+        command.Options.Add(store);
+        command.Options.Add(lease);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = CliOutput.For(parse, parse.GetValue(json));
+            return await Guarded(output, async () =>
+            {
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false);
+                var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
+                if (state is null)
+                {
+                    return BadInput;
+                }
+
+                if (state.Status != RunStatus.Running)
+                {
+                    output.Info($"run {state.RunId} already finished: {RunReport.Lower(state.Status)}; nothing to resume (use `trainyard retry {state.RunId}` for a new attempt).");
+                    PrintReport(output, state, includeLogHint: true);
+                    return ExitCodeOf(state);
+                }
+
+                await cli.RecoverAsync(state.RunId, ct);
+                output.Info($"resuming run {state.RunId} ({state.PipelineName})");
+                return await RunToCompletion(cli, state.RunId, parse.GetValue(workers), output, ct);
+            });
+        });
+        return command;
+    }
+
+    private static Command RetryCommand()
+    {
+        var run = RunIdArgument();
+        var workers = WorkersOption(Math.Max(2, Environment.ProcessorCount));
+        var json = JsonOption();
+        var store = StoreOption();
+        var lease = LeaseOption();
+        var command = new Command("retry", "Start a new attempt of a failed or cancelled run that reuses the outputs of its succeeded tasks, and run it to completion.");
+        command.Arguments.Add(run);
+        command.Options.Add(workers);
+        command.Options.Add(json);
+        command.Options.Add(store);
+        command.Options.Add(lease);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = CliOutput.For(parse, parse.GetValue(json));
+            return await Guarded(output, async () =>
+            {
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false);
+                var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
+                if (state is null)
+                {
+                    return BadInput;
+                }
+
+                if (state.Status is RunStatus.Running or RunStatus.Succeeded)
+                {
+                    output.Error(state.Status == RunStatus.Running
+                        ? $"run {state.RunId} is still running; wait for it, `trainyard resume {state.RunId}` if its process died, or `trainyard cancel {state.RunId}` first."
+                        : $"run {state.RunId} succeeded; there is nothing to retry (start a new run with `trainyard run FILE`).");
+                    return BadInput;
+                }
+
+                var newRunId = await cli.Engine.RetryRunAsync(state.RunId, ct);
+                output.Info($"run {newRunId} started as a retry of {state.RunId}, reusing the outputs of its succeeded tasks");
+                return await RunToCompletion(cli, newRunId, parse.GetValue(workers), output, ct);
+            });
+        });
+        return command;
+    }
+
+    private static Command WorkerCommand()
+    {
+        var workers = WorkersOption(Math.Max(2, Environment.ProcessorCount));
+        var store = StoreOption();
+        var lease = LeaseOption();
+        var command = new Command("worker", "Work on every run in the store until stopped (Ctrl+C or SIGTERM stop it gracefully; unfinished tasks are taken over by others).");
+        command.Options.Add(workers);
+        command.Options.Add(store);
+        command.Options.Add(lease);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = CliOutput.For(parse, json: false);
+            return await Guarded(output, async () =>
+            {
+                using var stop = new GracefulStop(ct);
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false);
+                output.Info($"worker {Environment.ProcessId} on {cli.Folder} with {parse.GetValue(workers)} slots; Ctrl+C or SIGTERM to stop");
+                try
+                {
+                    await cli.CreateWorker(parse.GetValue(workers)).RunAsync(stop.Token);
+                }
+                catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
+                {
+                    // The normal way out.
+                }
+
+                output.Info("worker stopped");
+                return Ok;
+            });
+        });
+        return command;
+    }
+
+    /// <summary>Runs the worker in this process until the run finishes, showing progress; prints the summary.</summary>
+    private static async Task<int> RunToCompletion(CliStore cli, string runId, int workers, CliOutput output, CancellationToken ct)
+    {
+        using var stop = new GracefulStop(ct);
+        var view = output.Json ? null : RunProgressView.Create(output.Out, output.Interactive, () => Console.IsOutputRedirected ? 40 : Console.WindowHeight);
+        var work = cli.CreateWorker(workers).RunUntilCompleteAsync(runId, stop.Token);
+        var interval = output.Interactive ? TimeSpan.FromMilliseconds(100) : TimeSpan.FromMilliseconds(250);
+        RunState? state = null;
+        try
+        {
+            while (!work.IsCompleted)
+            {
+                state = await cli.Engine.GetRunAsync(runId, stop.Token) ?? state;
+                if (state is not null)
+                {
+                    view?.Update(state, DateTimeOffset.UtcNow);
+                }
+
+                await Task.WhenAny(work, Task.Delay(interval, stop.Token));
+            }
+
+            await work;
+        }
+        catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
+        {
+            await work.ContinueWith(static _ => { }, TaskScheduler.Default);
+            output.Error($"interrupted: run {runId} is left as it was; continue it with `trainyard resume {runId}` or stop it with `trainyard cancel {runId}`.");
+            return Interrupted;
+        }
+
+        state = await cli.Engine.GetRunAsync(runId, CancellationToken.None)
+            ?? throw new InvalidOperationException($"run {runId} vanished from the store while running; was the store deleted?");
+        view?.Finish(state, DateTimeOffset.UtcNow);
+        PrintReport(output, state, includeLogHint: true);
+        return ExitCodeOf(state);
+    }
+
+    private static void PrintReport(CliOutput output, RunState state, bool includeLogHint)
+    {
+        var report = RunReport.From(state, DateTimeOffset.UtcNow);
+        if (output.Json)
+        {
+            output.WriteJson(report);
+        }
+        else
+        {
+            output.Write(report.ToText(includeLogHint));
+        }
+    }
+
+    private static int ExitCodeOf(RunState state) => state.Status == RunStatus.Succeeded ? Ok : RunFailed;
+
+    private static TimeSpan? ParseLease(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        return CliDuration.TryParse(text, out var value) && value >= TimeSpan.FromMilliseconds(200)
+            ? value
+            : throw new CliInputException($"--lease '{text}' is not a duration of at least 200ms; write e.g. 30s, 2m or 500ms.");
+    }
+
+    /// <summary>Turns expected errors into a message and exit code 2; anything else is a bug and keeps its stack trace.</summary>
+    internal static async Task<int> Guarded(CliOutput output, Func<Task<int>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (Exception ex) when (ex is CliInputException or RunRequestException)
+        {
+            output.Error(ex.Message);
+            return BadInput;
+        }
+    }
+
+    /// <summary>One row of `runs --json`.</summary>
+    private sealed record RunListItem(string RunId, string Pipeline, string PipelineHash, string Status, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, DateTimeOffset? FinishedAt, string? Trigger);
+}
+
+/// <summary>Bad command-line input with a message saying what to do.</summary>
+internal sealed class CliInputException(string message) : Exception(message);
+
+/// <summary>Where a command prints: text for people, JSON for tools; errors always to stderr.</summary>
+internal sealed class CliOutput(bool json, TextWriter output, TextWriter error)
+{
+    // Nulls are written: tools see every field of the documented shape, present or not.
+    private static readonly JsonSerializerOptions Indented = new(EngineJson.Options)
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>Output and error writers of the invocation (the console, or a test's writers).</summary>
+    public static CliOutput For(ParseResult parse, bool json)
+        => new(json, parse.InvocationConfiguration.Output ?? Console.Out, parse.InvocationConfiguration.Error ?? Console.Error);
+
+    /// <summary>JSON mode.</summary>
+    public bool Json { get; } = json;
+
+    /// <summary>Standard output.</summary>
+    public TextWriter Out { get; } = output;
+
+    /// <summary>Standard error.</summary>
+    public TextWriter Err { get; } = error;
+
+    /// <summary>True on a terminal that takes cursor movement (the console, not redirected, no NO_COLOR/TERM=dumb).</summary>
+    public bool Interactive { get; } = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected
+        && Environment.GetEnvironmentVariable("TERM") is not "dumb"
+        && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
+
+    /// <summary>A progress or info line (stderr in JSON mode, so stdout stays parseable).</summary>
+    public void Info(string line) => (Json ? Err : Out).WriteLine(line);
+
+    /// <summary>Text to stdout.</summary>
+    public void Write(string text) => Out.Write(text);
+
+    /// <summary>An error line to stderr.</summary>
+    public void Error(string line) => Err.WriteLine("error: " + line);
+
+    /// <summary>A value as indented JSON to stdout.</summary>
+    public void WriteJson<T>(T value) => Out.WriteLine(JsonSerializer.Serialize(value, Indented));
+}
+
+/// <summary>Durations on the command line: 500ms, 30s, 2m, 1h.</summary>
+internal static class CliDuration
+{
+    public static bool TryParse(string text, out TimeSpan value)
+    {
+        value = default;
+        text = text.Trim();
+        (string Suffix, double Scale)[] units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)];
+        foreach (var (suffix, scale) in units)
+        {
+            if (text.EndsWith(suffix, StringComparison.Ordinal)
+                && double.TryParse(text[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0 && double.IsFinite(n))
+            {
+                value = TimeSpan.FromSeconds(n * scale);
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+/// <summary>Ctrl+C and SIGTERM cancel a token instead of killing the process, so work stops cleanly.</summary>
+internal sealed class GracefulStop : IDisposable
+{
+    private readonly CancellationTokenSource _cts;
+    private readonly PosixSignalRegistration _term;
+    private readonly PosixSignalRegistration _int;
+
+    public GracefulStop(CancellationToken outer)
+    {
+        _cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        _term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle);
+        _int = PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle);
+    }
+
+    public CancellationToken Token => _cts.Token;
+
+    public void Dispose()
+    {
+        _term.Dispose();
+        _int.Dispose();
+        _cts.Dispose();
+    }
+
+    private void Handle(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        _cts.Cancel();
+    }
+}

@@ -1,0 +1,71 @@
+using Trainyard.Core.Engine;
+using Trainyard.Core.Spec;
+
+namespace Trainyard.Cli;
+
+/// <summary>`trainyard logs`: the stored log of each task attempt (`{outputPrefix}log.txt`, written when the attempt ends).</summary>
+internal static class TaskLogs
+{
+    /// <summary>Prints the logs of one task (or all), the latest attempt unless <paramref name="attempt"/> is given.</summary>
+    public static async Task<int> PrintAsync(CliStore cli, RunState state, string? task, int? attempt, CliOutput output, CancellationToken ct)
+    {
+        var tasks = state.Tasks.Values.Where(t => task is null || t.TaskKey == task || t.StepId == task).ToList();
+        if (tasks.Count == 0)
+        {
+            output.Error($"run {state.RunId} has no step or task '{task}'; its tasks are: {string.Join(", ", state.Tasks.Keys)}.");
+            return RunCommands.BadInput;
+        }
+
+        // Dispatch ids of earlier attempts are only in the journal.
+        var dispatched = (await cli.Engine.ReadJournalAsync(state.RunId, ct)).OfType<TaskDispatched>().ToList();
+        var printed = 0;
+        foreach (var t in RunReport.OrderTasks(state).Where(tasks.Contains))
+        {
+            var wanted = attempt ?? t.Attempt;
+            var dispatch = dispatched.LastOrDefault(d => d.TaskKey == t.TaskKey && d.Attempt == wanted);
+            if (dispatch is null)
+            {
+                if (attempt is not null && task is not null)
+                {
+                    output.Error($"task {t.TaskKey} has no attempt {wanted}; it has {t.Attempt} attempt(s).");
+                    return RunCommands.BadInput;
+                }
+
+                continue;
+            }
+
+            var work = new TaskWorkItem
+            {
+                RunId = state.RunId, TaskKey = t.TaskKey, StepId = t.StepId, Attempt = wanted, DispatchId = dispatch.DispatchId,
+                PipelineName = state.PipelineName, PipelineHash = state.PipelineHash, Executor = ExecutorKind.Builtin,
+            };
+            var path = work.OutputPrefix + "log.txt";
+            if (tasks.Count > 1 || task is null)
+            {
+                output.Write($"==> {t.TaskKey} (attempt {wanted}, {RunReport.Lower(t.Status)}) <==\n");
+            }
+
+            await using var stream = await cli.Backend.Artifacts.OpenReadAsync(path, ct);
+            if (stream is null)
+            {
+                output.Write(t.Status is Core.Engine.TaskStatus.Dispatched or Core.Engine.TaskStatus.Running && wanted == t.Attempt
+                    ? "(still running: the log is stored when the attempt ends)\n"
+                    : "(no output)\n");
+            }
+            else
+            {
+                using var reader = new StreamReader(stream);
+                output.Write(await reader.ReadToEndAsync(ct));
+            }
+
+            printed++;
+        }
+
+        if (printed == 0)
+        {
+            output.Info(task is null ? $"run {state.RunId} has not dispatched any task yet." : $"task {task} has not been dispatched yet.");
+        }
+
+        return RunCommands.Ok;
+    }
+}

@@ -1,0 +1,31 @@
+using Trainyard.Compute.Local;
+using Trainyard.Runtime;
+using Trainyard.Runtime.Builtins;
+using Trainyard.Runtime.Contracts;
+using Trainyard.Runtime.Registry;
+
+namespace Trainyard.FunctionApp;
+
+/// <summary>Creates the run engine with every executor this deployment can use.</summary>
+internal static class EngineFactory
+{
+    /// <summary>Builds the engine from the container's backend, registry and logging.</summary>
+    public static RunEngine Create(IServiceProvider services, AppSettingsValues settings, TimeProvider time)
+    {
+        var registry = services.GetRequiredService<PipelineRegistry>();
+        var steps = new BuiltinStepRegistry(BuiltinStepRegistry.Standard.Concat(Trainyard.Steps.Ml.MlSteps.All));
+        var executors = new List<ITaskExecutor>
+        {
+            new BuiltinExecutor(steps, services, time),
+            new LocalProcessExecutor(),
+        };
+        return new RunEngine(services.GetRequiredService<IBackend>(), new RunEngineOptions
+        {
+            Time = time,
+            LoggerFactory = services.GetRequiredService<ILoggerFactory>(),
+            Executors = executors,
+            SpecParser = v => registry.Spec(v) ?? throw new InvalidOperationException($"stored pipeline version {v.ContentHash} of '{v.Name}' no longer loads; push it again with `trainyard pipelines push`"),
+            WorkRoot = settings.WorkDir,
+        });
+    }
+}

@@ -1,0 +1,117 @@
+using System.Collections.Concurrent;
+using Trainyard.Core.Spec;
+using Trainyard.Core.Validation;
+using Trainyard.Runtime.Contracts;
+
+namespace Trainyard.Runtime.Registry;
+
+/// <summary>The result of registering a spec.</summary>
+public sealed record RegisterResult(PipelineVersion? Version, bool Created, IReadOnlyList<Diagnostic> Diagnostics)
+{
+    /// <summary>True when the spec was valid (new or already registered).</summary>
+    public bool Ok => Version is not null;
+}
+
+/// <summary>
+/// The pipeline registry: validated specs stored in the run store, versioned by content hash. The newest version of
+/// each name is the active one; hosts read it on every use, so a push takes effect without redeploying.
+/// </summary>
+public sealed class PipelineRegistry
+{
+    /// <summary>Largest spec text accepted.</summary>
+    public const int MaxSpecBytes = 256 * 1024;
+
+    private readonly IRunStore _store;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, PipelineSpec> _parsed = new(StringComparer.Ordinal);
+
+    /// <summary>Creates a registry over a store.</summary>
+    public PipelineRegistry(IRunStore store, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        _store = store;
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>Validates and stores a spec. An invalid spec is refused with every issue and nothing is stored.</summary>
+    public async Task<RegisterResult> RegisterAsync(string text, string source, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (System.Text.Encoding.UTF8.GetByteCount(text) > MaxSpecBytes)
+        {
+            return new RegisterResult(null, false, [new Diagnostic(Severity.Error, DiagnosticCodes.Limit, source, 1, 1, null, "", $"the spec is larger than {MaxSpecBytes / 1024} KiB", "split the pipeline, or move data out of the spec")]);
+        }
+
+        var result = PipelineLoader.Load(text, source);
+        if (!result.Succeeded)
+        {
+            return new RegisterResult(null, false, result.Diagnostics);
+        }
+
+        var spec = result.Spec!;
+        var existing = await _store.GetPipelineAsync(spec.ContentHash, cancellationToken);
+        if (existing is not null && existing.Name == spec.Name)
+        {
+            return new RegisterResult(existing, false, result.Diagnostics);
+        }
+
+        var version = new PipelineVersion(spec.Name, spec.ContentHash, text, _time.GetUtcNow()) { Source = source };
+        await _store.SavePipelineAsync(version, cancellationToken);
+        _parsed[spec.ContentHash] = spec;
+        return new RegisterResult(version, true, result.Diagnostics);
+    }
+
+    /// <summary>Versions of one pipeline (or all), newest first.</summary>
+    public Task<IReadOnlyList<PipelineVersion>> VersionsAsync(string? name, CancellationToken cancellationToken) =>
+        _store.ListPipelinesAsync(name, cancellationToken);
+
+    /// <summary>The newest version of a pipeline, or null when the name is unknown.</summary>
+    public async Task<PipelineVersion?> LatestAsync(string name, CancellationToken cancellationToken)
+    {
+        var versions = await _store.ListPipelinesAsync(name, cancellationToken);
+        return versions.Where(v => v.Name == name).OrderByDescending(v => v.RegisteredAt).FirstOrDefault();
+    }
+
+    /// <summary>A version by name and hash (a unique hash prefix of at least 8 characters also works); null when unknown.</summary>
+    public async Task<PipelineVersion?> FindAsync(string name, string hashOrPrefix, CancellationToken cancellationToken)
+    {
+        var versions = await _store.ListPipelinesAsync(name, cancellationToken);
+        var hits = versions.Where(v => v.Name == name && (v.ContentHash == hashOrPrefix || (hashOrPrefix.Length >= 8 && v.ContentHash.StartsWith(hashOrPrefix, StringComparison.Ordinal)))).ToList();
+        return hits.Count == 1 ? hits[0] : null;
+    }
+
+    /// <summary>The active (newest) version of every pipeline, with its parsed spec.</summary>
+    public async Task<IReadOnlyList<(PipelineVersion Version, PipelineSpec Spec)>> ActiveAsync(CancellationToken cancellationToken)
+    {
+        var all = await _store.ListPipelinesAsync(null, cancellationToken);
+        var result = new List<(PipelineVersion, PipelineSpec)>();
+        foreach (var latest in all.GroupBy(v => v.Name, StringComparer.Ordinal).Select(g => g.OrderByDescending(v => v.RegisteredAt).First()).OrderBy(v => v.Name, StringComparer.Ordinal))
+        {
+            if (Spec(latest) is { } spec)
+            {
+                result.Add((latest, spec));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The parsed spec of a stored version (cached by hash); null if it no longer parses.</summary>
+    public PipelineSpec? Spec(PipelineVersion version)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        if (_parsed.TryGetValue(version.ContentHash, out var cached))
+        {
+            return cached;
+        }
+
+        var result = PipelineLoader.Load(version.SpecText, version.Source ?? version.Name);
+        if (!result.Succeeded)
+        {
+            return null;
+        }
+
+        _parsed[version.ContentHash] = result.Spec!;
+        return result.Spec;
+    }
+}

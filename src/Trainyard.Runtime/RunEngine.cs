@@ -1,0 +1,875 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Trainyard.Core.Engine;
+using Trainyard.Core.Spec;
+using Trainyard.Runtime.Builtins;
+using Trainyard.Runtime.Contracts;
+
+namespace Trainyard.Runtime;
+
+/// <summary>
+/// The durable runtime: applies events to runs with the commit protocol of DESIGN.md (load state + ETag, deliver any
+/// pending outbox, decide, commit journal + snapshot + outbox conditionally on the ETag, send the outbox, mark it
+/// delivered) and executes task attempts. Every entry point handles one message (or one batch), so a queue-triggered
+/// function and the <see cref="LocalWorker"/> drive the same code. Thread-safe.
+/// </summary>
+public sealed class RunEngine
+{
+    // Timers arriving earlier than this are sent on again (chained long delays, queue clock skew).
+    private static readonly TimeSpan TimerTolerance = TimeSpan.FromMilliseconds(10);
+    private readonly IBackend _backend;
+    private readonly RunEngineOptions _o;
+    private readonly ILogger _log;
+    private readonly Dictionary<ExecutorKind, ITaskExecutor> _executors = [];
+    private readonly ConcurrentDictionary<string, PipelineSpec> _specs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CachedRun> _states = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
+    private readonly DispatchRecords _records;
+
+    /// <summary>Creates an engine over a backend.</summary>
+    public RunEngine(IBackend backend, RunEngineOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        _backend = backend;
+        _o = options ?? new RunEngineOptions();
+        _log = (_o.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<RunEngine>();
+        foreach (var e in _o.Executors)
+        {
+            if (!_executors.TryAdd(e.Kind, e))
+            {
+                throw new ArgumentException($"Two executors serve kind {e.Kind} ({_executors[e.Kind].GetType().Name}, {e.GetType().Name}); register one per kind.", nameof(options));
+            }
+        }
+
+        _executors.TryAdd(ExecutorKind.Builtin, new BuiltinExecutor(BuiltinStepRegistry.CreateStandard(), time: _o.Time));
+        _records = new DispatchRecords(backend.Store, _o.Time, _o.ClaimDuration);
+    }
+
+    /// <summary>Raised after this engine sent messages to a queue (in-process workers of that queue wake up instead of polling).</summary>
+    public event Action<IMessageQueue>? MessagesSent;
+
+    /// <summary>Raised when this engine delivers a run's "finished" notification.</summary>
+    public event Action<NotifyRunFinished>? RunFinished;
+
+    /// <summary>The backend.</summary>
+    public IBackend Backend => _backend;
+
+    /// <summary>The options.</summary>
+    public RunEngineOptions Options => _o;
+
+    /// <summary>The decision function; tests may substitute it (default: <see cref="Decider.Decide"/>).</summary>
+    internal Func<PipelineSpec, RunState?, RunEvent, Decision> Decide { get; set; } = Decider.Decide;
+
+    /// <summary>Makes a parsed pipeline version known to this process (hosts that load specs themselves).</summary>
+    public void RegisterSpec(PipelineSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentException.ThrowIfNullOrEmpty(spec.ContentHash, nameof(spec));
+        _specs[spec.ContentHash] = spec;
+    }
+
+    /// <summary>
+    /// Saves the pipeline version and commits RunStarted. With <see cref="StartRunRequest.RunId"/> set, starting an
+    /// existing run returns its id and changes nothing. Throws <see cref="RunRequestException"/> for bad params or ids.
+    /// </summary>
+    public async Task<string> StartRunAsync(StartRunRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(request.Spec);
+        ArgumentNullException.ThrowIfNull(request.SpecText);
+        var hash = Sha256(request.SpecText);
+        var spec = string.IsNullOrEmpty(request.Spec.ContentHash) ? request.Spec with { ContentHash = hash } : request.Spec;
+        var parameters = ParamResolver.Resolve(spec, request.Params);
+        var runId = request.RunId ?? NewRunId(spec.Name);
+        ValidateRunId(runId);
+        return await StartCoreAsync(spec, request.SpecText, runId, parameters, request.Trigger, null,
+            new Dictionary<string, TaskResult>(), idempotent: request.RunId is not null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts a new run of a failed or cancelled run's pipeline version and params that reuses the results of the tasks
+    /// that succeeded (RunStarted.RetryOf/Reused). Returns the new run id.
+    /// </summary>
+    public async Task<string> RetryRunAsync(string runId, CancellationToken cancellationToken)
+    {
+        var state = await GetRunAsync(runId, cancellationToken).ConfigureAwait(false)
+            ?? throw new RunRequestException($"Run '{runId}' does not exist; list runs with `trainyard runs`.");
+        if (state.Status is RunStatus.Running or RunStatus.Succeeded)
+        {
+            throw new RunRequestException($"Run '{runId}' is {Lower(state.Status)}; only failed or cancelled runs can be retried.");
+        }
+
+        var spec = await GetSpecAsync(state.PipelineHash, cancellationToken).ConfigureAwait(false);
+        var version = await _backend.Store.GetPipelineAsync(state.PipelineHash, cancellationToken).ConfigureAwait(false)
+            ?? throw new RunRequestException($"Pipeline version {state.PipelineHash} of run '{runId}' is not stored; start a new run from the pipeline file.");
+        var reused = state.Tasks.Values
+            .Where(t => t.Status is Core.Engine.TaskStatus.Succeeded or Core.Engine.TaskStatus.Cached && t.Result is not null)
+            .ToDictionary(t => t.TaskKey, t => t.Result!, StringComparer.Ordinal);
+        var newId = NewRunId(spec.Name);
+        return await StartCoreAsync(spec, version.SpecText, newId, new Dictionary<string, JsonElement>(state.Params), new TriggerInfo("retry", runId),
+            runId, reused, idempotent: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Asks a run to cancel (applied at once; in-flight tasks are told through their cancel flags).</summary>
+    public Task CancelRunAsync(string runId, string reason, CancellationToken cancellationToken)
+        => ApplyDirectAsync(runId, new CancelRequested(string.IsNullOrWhiteSpace(reason) ? "cancelled on request" : reason)
+        {
+            EventId = $"cancel:{Guid.NewGuid():N}",
+            At = _o.Time.GetUtcNow(),
+        }, cancellationToken);
+
+    /// <summary>Delivers an external event (e.g. an approval) to a run. The same <paramref name="eventId"/> twice applies once.</summary>
+    public Task RaiseEventAsync(string runId, string name, JsonElement payload, CancellationToken cancellationToken, string? eventId = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        return ApplyDirectAsync(runId, new EventRaised(name, payload.Clone())
+        {
+            EventId = eventId ?? $"event:{name}:{Guid.NewGuid():N}",
+            At = _o.Time.GetUtcNow(),
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Continues a run after a crash: delivers its pending outbox (the queues hold the rest). Returns its state, or null
+    /// when the run does not exist.
+    /// </summary>
+    public async Task<RunState?> ResumeRunAsync(string runId, CancellationToken cancellationToken)
+    {
+        var stored = await _backend.Store.LoadAsync(runId, cancellationToken).ConfigureAwait(false);
+        if (stored is null)
+        {
+            return null;
+        }
+
+        await DeliverAsync(runId, stored.PendingOutbox, cancellationToken).ConfigureAwait(false);
+        return StateOf(stored);
+    }
+
+    /// <summary>
+    /// Delivers the pending outboxes of running runs: repairs a crash between a commit and its delivery when no queue
+    /// message is left that would load the run again (e.g. right after StartRun). Returns how many runs had one.
+    /// </summary>
+    public async Task<int> RecoverPendingAsync(CancellationToken cancellationToken)
+    {
+        var repaired = 0;
+        var running = await _backend.Store.ListRunsAsync(new RunQuery { Status = "running", Limit = 10_000 }, cancellationToken).ConfigureAwait(false);
+        foreach (var run in running)
+        {
+            var stored = await _backend.Store.LoadAsync(run.RunId, cancellationToken).ConfigureAwait(false);
+            if (stored is { PendingOutbox.Count: > 0 })
+            {
+                await DeliverAsync(run.RunId, stored.PendingOutbox, cancellationToken).ConfigureAwait(false);
+                repaired++;
+            }
+        }
+
+        return repaired;
+    }
+
+    /// <summary>A run's current state, or null when it does not exist.</summary>
+    public async Task<RunState?> GetRunAsync(string runId, CancellationToken cancellationToken)
+    {
+        var stored = await _backend.Store.LoadAsync(runId, cancellationToken).ConfigureAwait(false);
+        return stored is null ? null : StateOf(stored);
+    }
+
+    /// <summary>A run's journal as events, in order.</summary>
+    public async Task<IReadOnlyList<RunEvent>> ReadJournalAsync(string runId, CancellationToken cancellationToken)
+    {
+        var entries = await _backend.Store.ReadJournalAsync(runId, cancellationToken).ConfigureAwait(false);
+        return [.. entries.Select(e => JsonSerializer.Deserialize<RunEvent>(e.EventJson, EngineJson.Options)!)];
+    }
+
+    /// <summary>Parses a control-queue body; false with a reason when it is not a control message.</summary>
+    public static bool TryParseControl(string body, out ControlMessage? message, out string? error)
+        => TryParse(body, out message, out error, m => m.RunId is not null && m.Event is not null);
+
+    /// <summary>Parses a work-queue body; false with a reason when it is not a work message.</summary>
+    public static bool TryParseWork(string body, out WorkMessage? message, out string? error)
+        => TryParse(body, out message, out error, m => m.Work?.DispatchId is not null && m.Work.RunId is not null);
+
+    /// <summary>
+    /// Applies a batch of control messages: grouped by run, one commit per run (journal = inbound events that changed
+    /// something + the decider's recorded events), then the outbox is sent. Never throws for bad messages: unknown
+    /// runs are reported in <see cref="ControlBatchResult.Rejected"/>, transient failures in <see cref="ControlBatchResult.Failed"/>.
+    /// </summary>
+    public async Task<ControlBatchResult> HandleControlAsync(IReadOnlyList<ControlMessage> batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var applied = new List<string>();
+        var rejected = new List<RejectedMessage>();
+        var failed = new Dictionary<string, Exception>(StringComparer.Ordinal);
+        foreach (var group in batch.GroupBy(m => m.RunId, StringComparer.Ordinal))
+        {
+            var events = group.Select(m => m.Event).ToList();
+            try
+            {
+                if (await ApplyAsync(group.Key, events, cancellationToken).ConfigureAwait(false))
+                {
+                    applied.Add(group.Key);
+                }
+                else
+                {
+                    foreach (var e in events)
+                    {
+                        var reason = $"run '{group.Key}' does not exist (deleted, or never started)";
+                        EngineLog.Rejected(_log, group.Key, e.EventId, reason);
+                        rejected.Add(new RejectedMessage(group.Key, e.EventId, reason));
+                    }
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                EngineLog.ApplyFailed(_log, e, group.Key, events.Count);
+                failed[group.Key] = e;
+            }
+        }
+
+        return new ControlBatchResult { Applied = applied, Rejected = rejected, Failed = failed };
+    }
+
+    /// <summary>
+    /// Executes one work message: skips attempts that are done, cancelled or claimed by another worker, runs the
+    /// executor in a per-attempt working folder, stores the task log at `{OutputPrefix}log.txt`, and reports
+    /// TaskSucceeded/TaskFailed to the control queue (event id derived from the dispatch id, so duplicates drop).
+    /// </summary>
+    public async Task<WorkResult> ExecuteWorkAsync(WorkMessage message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var work = message.Work;
+        if (Superseded(work) is { } why)
+        {
+            EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, why);
+            return new WorkResult(WorkResultKind.Skipped, why);
+        }
+
+        var claim = new ClaimHolder(null, $"{_o.WorkerId}/{Guid.NewGuid():N}");
+        if (_o.ClaimDispatches)
+        {
+            var c = await _records.TryClaimAsync(work.DispatchId, claim.Owner, cancellationToken).ConfigureAwait(false);
+            switch (c.Outcome)
+            {
+                case DispatchRecords.ClaimOutcome.Done:
+                    EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, "already executed");
+                    return new WorkResult(WorkResultKind.Skipped, "already executed");
+                case DispatchRecords.ClaimOutcome.Cancelled:
+                    EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, "cancelled");
+                    return new WorkResult(WorkResultKind.Skipped, "cancelled");
+                case DispatchRecords.ClaimOutcome.Busy:
+                    return new WorkResult(WorkResultKind.Busy, "claimed by another worker") { RetryAfter = c.RetryAfter };
+            }
+
+            claim.ETag = c.ETag;
+        }
+        else if (await _records.IsCancelledAsync(work.DispatchId, cancellationToken).ConfigureAwait(false))
+        {
+            return new WorkResult(WorkResultKind.Skipped, "cancelled");
+        }
+
+        var log = new TaskLog(_o.MaxLogChars);
+        var (outcome, timedOut) = await RunExecutorAsync(message, claim, log, cancellationToken).ConfigureAwait(false);
+        if (log.Length > 0)
+        {
+            using var logData = new MemoryStream(Encoding.UTF8.GetBytes(log.ToString()));
+            await _backend.Artifacts.PutAsync(work.OutputPrefix + "log.txt", logData, cancellationToken).ConfigureAwait(false);
+        }
+
+        var at = _o.Time.GetUtcNow();
+        RunEvent report;
+        WorkResult result;
+        switch (outcome)
+        {
+            case null:
+                EngineLog.TaskDone(_log, work.RunId, work.TaskKey, work.Attempt, "cancelled");
+                return new WorkResult(WorkResultKind.Cancelled, "cancelled while running");
+            case TaskOutcome.Pending p:
+                var poll = message with { ResumeState = p.State, Poll = message.Poll + 1 };
+                await _backend.Work.SendAsync(
+                    [new OutgoingMessage($"{work.DispatchId}:poll{poll.Poll}", JsonSerializer.Serialize(poll, EngineJson.Options), ClampDelay(p.PollAfter))],
+                    cancellationToken).ConfigureAwait(false);
+                if (claim.ETag is not null)
+                {
+                    await _records.ReleaseAsync(work.DispatchId, claim.ETag, claim.Owner, cancellationToken).ConfigureAwait(false);
+                }
+
+                MessagesSent?.Invoke(_backend.Work);
+                return new WorkResult(WorkResultKind.Pending, $"poll {poll.Poll} after {p.PollAfter}");
+            case TaskOutcome.Succeeded s:
+                if (_o.TaskCache is { } cache && work.Cache?.Enabled == true && !s.Result.Cached)
+                {
+                    await cache.StoreAsync(work, s.Result, cancellationToken).ConfigureAwait(false);
+                }
+
+                report = new TaskSucceeded(work.TaskKey, work.DispatchId, s.Result) { EventId = ResultEventId(work), At = at };
+                result = new WorkResult(WorkResultKind.Succeeded);
+                break;
+            case TaskOutcome.Failed f:
+                report = new TaskFailed(work.TaskKey, work.DispatchId, f.Error)
+                {
+                    EventId = ResultEventId(work), At = at, Retryable = f.Retryable, ExitCode = f.ExitCode, TimedOut = timedOut,
+                };
+                result = new WorkResult(WorkResultKind.Failed, f.Error);
+                break;
+            default:
+                throw new InvalidOperationException($"Executor for {work.Executor} returned an unknown outcome {outcome.GetType().Name}.");
+        }
+
+        var body = JsonSerializer.Serialize(new ControlMessage(work.RunId, report), EngineJson.Options);
+        await _backend.Control.SendAsync([new OutgoingMessage(report.EventId, body)], cancellationToken).ConfigureAwait(false);
+        MessagesSent?.Invoke(_backend.Control);
+        if (claim.ETag is not null)
+        {
+            await _records.MarkDoneAsync(work.DispatchId, claim.ETag, claim.Owner, cancellationToken).ConfigureAwait(false);
+        }
+
+        EngineLog.TaskDone(_log, work.RunId, work.TaskKey, work.Attempt, Lower(result.Kind));
+        FaultInjection.Hit(FaultInjection.BeforeComplete);
+        return result;
+    }
+
+    /// <summary>
+    /// Reports an attempt whose work message was quarantined (delivered too often, see <see cref="PoisonQueueHandler"/>)
+    /// as a non-retryable task failure with <paramref name="reason"/>, so the run proceeds per the step's onFailure.
+    /// The event id is the attempt's result id: a late real result and this report de-duplicate.
+    /// </summary>
+    public async Task ReportWorkFailedAsync(WorkMessage message, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var work = message.Work;
+        var report = new TaskFailed(work.TaskKey, work.DispatchId, reason) { EventId = ResultEventId(work), At = _o.Time.GetUtcNow(), Retryable = false };
+        var body = JsonSerializer.Serialize(new ControlMessage(work.RunId, report), EngineJson.Options);
+        await _backend.Control.SendAsync([new OutgoingMessage(report.EventId, body)], cancellationToken).ConfigureAwait(false);
+        MessagesSent?.Invoke(_backend.Control);
+    }
+
+    private async Task<(TaskOutcome? Outcome, bool TimedOut)> RunExecutorAsync(WorkMessage message, ClaimHolder claim, TaskLog log, CancellationToken ct)
+    {
+        var work = message.Work;
+        if (!_executors.TryGetValue(work.Executor, out var executor))
+        {
+            var known = string.Join(", ", _executors.Keys.Select(Lower));
+            return (new TaskOutcome.Failed($"No {Lower(work.Executor)} executor is registered in this host ({_o.WorkerId}; it has {known}); run the pipeline where one is, or change the step's executor.", Retryable: false), false);
+        }
+
+        if (_o.TaskCache is { } cache && work.Cache?.Enabled == true
+            && await cache.TryGetAsync(work, ct).ConfigureAwait(false) is { } hit)
+        {
+            return (new TaskOutcome.Succeeded(hit with { Cached = true }), false);
+        }
+
+        var dir = Path.Combine(_o.WorkRoot, work.RunId, work.TaskKey, work.DispatchId);
+        if (work.Executor != ExecutorKind.Builtin)
+        {
+            // Built-in steps rarely touch the disk, and creating folders costs about a millisecond per task on some
+            // file systems: steps that write there create it (StepContext.WorkingDirectory says so).
+            Directory.CreateDirectory(dir);
+        }
+        using var cancel = new CancellationTokenSource();
+        using var timeout = work.Timeout is { } t ? new CancellationTokenSource(t, _o.Time) : null;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, cancel.Token, timeout?.Token ?? CancellationToken.None);
+        using var stopHeartbeat = new CancellationTokenSource();
+        _running[work.DispatchId] = cancel;
+        var heartbeat = claim.ETag is null ? Task.CompletedTask : HeartbeatAsync(work.DispatchId, claim, cancel, stopHeartbeat.Token);
+        try
+        {
+            var context = new TaskExecutionContext
+            {
+                Work = work,
+                Artifacts = _backend.Artifacts,
+                WorkingDirectory = dir,
+                Log = (line, _) => { log.Append(line); return Task.CompletedTask; },
+                ResumeState = message.ResumeState,
+            };
+            return (await executor.ExecuteAsync(context, linked.Token).ConfigureAwait(false), false);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            return (null, false);
+        }
+        catch (OperationCanceledException) when (timeout?.IsCancellationRequested == true)
+        {
+            return (new TaskOutcome.Failed($"Step '{work.StepId}' timed out after {work.Timeout}.", Retryable: true), true);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Host stopping: let another worker take the attempt at once instead of after the claim expires.
+            if (claim.ETag is not null)
+            {
+                await _records.ReleaseAsync(work.DispatchId, claim.ETag, claim.Owner, CancellationToken.None).ConfigureAwait(false);
+                claim.ETag = null;
+            }
+
+            throw;
+        }
+#pragma warning disable CA1031 // An executor's unexpected exception is a retryable task failure, never a worker crash.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            return (new TaskOutcome.Failed($"{e.GetType().Name}: {e.Message}", Retryable: true), false);
+        }
+        finally
+        {
+            await stopHeartbeat.CancelAsync().ConfigureAwait(false);
+            await heartbeat.ConfigureAwait(false);
+            _running.TryRemove(new KeyValuePair<string, CancellationTokenSource>(work.DispatchId, cancel));
+        }
+    }
+
+    private async Task HeartbeatAsync(string dispatchId, ClaimHolder claim, CancellationTokenSource cancel, CancellationToken stop)
+    {
+        var interval = _o.HeartbeatInterval ?? _o.ClaimDuration / 3;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(interval, _o.Time, stop).ConfigureAwait(false);
+                var next = await _records.RenewAsync(dispatchId, new DispatchRecords.Claim(DispatchRecords.ClaimOutcome.Claimed, claim.ETag, claim.Owner), stop).ConfigureAwait(false);
+                if (next is not null)
+                {
+                    claim.ETag = next;
+                    continue;
+                }
+
+                // The record changed under us: cancelled, or our claim expired and another worker took the attempt.
+                var cancelled = await _records.IsCancelledAsync(dispatchId, stop).ConfigureAwait(false);
+                EngineLog.HeartbeatFailed(_log, dispatchId, cancelled ? "cancelled" : "claim taken over by another worker");
+                await cancel.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // A failed renewal is retried on the next beat; the claim outlives a few failures.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                EngineLog.HeartbeatFailed(_log, dispatchId, e.Message);
+            }
+        }
+    }
+
+    private string? Superseded(TaskWorkItem work)
+    {
+        if (!_states.TryGetValue(work.RunId, out var cached))
+        {
+            return null;
+        }
+
+        if (cached.State.Status != RunStatus.Running)
+        {
+            return $"run is {Lower(cached.State.Status)}";
+        }
+
+        if (cached.State.Tasks.TryGetValue(work.TaskKey, out var t) && t.Attempt > work.Attempt)
+        {
+            return $"attempt {work.Attempt} was superseded by attempt {t.Attempt}";
+        }
+
+        return null;
+    }
+
+    private async Task<string> StartCoreAsync(PipelineSpec spec, string specText, string runId, IReadOnlyDictionary<string, JsonElement> parameters,
+        TriggerInfo trigger, string? retryOf, IReadOnlyDictionary<string, TaskResult> reused, bool idempotent, CancellationToken ct)
+    {
+        if (idempotent && await _backend.Store.LoadAsync(runId, ct).ConfigureAwait(false) is { } existing)
+        {
+            await DeliverAsync(runId, existing.PendingOutbox, ct).ConfigureAwait(false);
+            return runId;
+        }
+
+        _specs[spec.ContentHash] = spec;
+        var now = _o.Time.GetUtcNow();
+        await _backend.Store.SavePipelineAsync(new PipelineVersion(spec.Name, spec.ContentHash, specText, now) { Source = spec.Source }, ct).ConfigureAwait(false);
+        var started = new RunStarted
+        {
+            EventId = $"{runId}:start",
+            At = now,
+            RunId = runId,
+            PipelineName = spec.Name,
+            PipelineHash = spec.ContentHash,
+            Params = parameters,
+            Trigger = trigger,
+            RetryOf = retryOf,
+            Reused = reused,
+        };
+        var decision = Decide(spec, null, started);
+        var entries = new List<RunEvent>(decision.Recorded.Count + 1) { started };
+        entries.AddRange(decision.Recorded);
+        var outbox = decision.Commands.Select(ToOutbox).ToList();
+        var state = decision.State with { Version = entries.Count };
+        try
+        {
+            var etag = await CommitAsync(runId, null, state, entries, 0, outbox, ct).ConfigureAwait(false);
+            Remember(runId, etag, state);
+        }
+        catch (ConcurrencyException) when (idempotent)
+        {
+            return runId;
+        }
+        catch (ConcurrencyException e)
+        {
+            throw new RunRequestException($"Run '{runId}' already exists; choose another run id. ({e.Message})");
+        }
+
+        EngineLog.RunStarted(_log, runId, spec.Name, spec.ContentHash);
+        FaultInjection.Hit(FaultInjection.AfterCommit);
+        await DeliverAsync(runId, outbox, ct).ConfigureAwait(false);
+        return runId;
+    }
+
+    private async Task ApplyDirectAsync(string runId, RunEvent evt, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(runId);
+        if (!await ApplyAsync(runId, [evt], ct).ConfigureAwait(false))
+        {
+            throw new RunRequestException($"Run '{runId}' does not exist; list runs with `trainyard runs`.");
+        }
+    }
+
+    /// <summary>Applies events to one run with bounded retries on ETag conflicts. False when the run does not exist.</summary>
+    private async Task<bool> ApplyAsync(string runId, IReadOnlyList<RunEvent> events, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var stored = await _backend.Store.LoadAsync(runId, ct).ConfigureAwait(false);
+            if (stored is null)
+            {
+                return false;
+            }
+
+            await DeliverAsync(runId, stored.PendingOutbox, ct).ConfigureAwait(false);
+            var state = StateOf(stored);
+            var spec = await GetSpecAsync(state.PipelineHash, ct).ConfigureAwait(false);
+            var entries = new List<RunEvent>();
+            var outbox = new List<OutboxItem>();
+            var early = new List<RunEvent>();
+            var now = _o.Time.GetUtcNow();
+            foreach (var evt in events)
+            {
+                if (evt is TimerFired && evt.At > now + TimerTolerance)
+                {
+                    early.Add(evt);
+                    continue;
+                }
+
+                var decision = Decide(spec, state, evt);
+                if (decision.Duplicate)
+                {
+                    continue;
+                }
+
+                entries.Add(evt);
+                entries.AddRange(decision.Recorded);
+                outbox.AddRange(decision.Commands.Select(ToOutbox));
+                state = decision.State;
+            }
+
+            if (early.Count > 0)
+            {
+                // A timer longer than the queue's longest delay arrives early: send it on for the rest of the wait.
+                await _backend.Control.SendAsync(
+                    [.. early.Select(e => new OutgoingMessage(e.EventId, JsonSerializer.Serialize(new ControlMessage(runId, e), EngineJson.Options), ClampDelay(e.At - now)))],
+                    ct).ConfigureAwait(false);
+            }
+
+            if (entries.Count == 0)
+            {
+                return true;
+            }
+
+            var baseVersion = StateOf(stored).Version;
+            state = state with { Version = baseVersion + entries.Count };
+            try
+            {
+                var etag = await CommitAsync(runId, stored.ETag, state, entries, baseVersion, outbox, ct).ConfigureAwait(false);
+                Remember(runId, etag, state);
+            }
+            catch (ConcurrencyException) when (attempt < _o.MaxCommitAttempts)
+            {
+                EngineLog.Conflict(_log, runId, attempt);
+                _states.TryRemove(runId, out _);
+                if (attempt > 2)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 * attempt)), _o.Time, ct).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
+            FaultInjection.Hit(FaultInjection.AfterCommit);
+            await DeliverAsync(runId, outbox, ct).ConfigureAwait(false);
+            return true;
+        }
+    }
+
+    private Task<string> CommitAsync(string runId, string? etag, RunState state, List<RunEvent> entries, long baseVersion, List<OutboxItem> outbox, CancellationToken ct)
+    {
+        var journal = new List<JournalEntry>(entries.Count);
+        for (var i = 0; i < entries.Count; i++)
+        {
+            var e = entries[i];
+            journal.Add(new JournalEntry(baseVersion + i + 1, e.GetType().Name, JsonSerializer.Serialize(e, EngineJson.Options), e.At));
+        }
+
+        return _backend.Store.CommitAsync(new RunCommit
+        {
+            RunId = runId,
+            ExpectedETag = etag,
+            SnapshotJson = JsonSerializer.Serialize(state, EngineJson.Options),
+            NewEntries = journal,
+            Outbox = outbox,
+            Summary = Summarize(state),
+        }, ct);
+    }
+
+    private async Task DeliverAsync(string runId, IReadOnlyList<OutboxItem> items, CancellationToken ct)
+    {
+        if (items.Count == 0)
+        {
+            return;
+        }
+
+        var now = _o.Time.GetUtcNow();
+        var control = new List<OutgoingMessage>();
+        var work = new List<OutgoingMessage>();
+        var notify = new List<NotifyRunFinished>();
+        foreach (var item in items)
+        {
+            var delay = item.VisibleAt is { } v && v > now ? ClampDelay(v - now) : (TimeSpan?)null;
+            switch (item.Target)
+            {
+                case OutboxTarget.Control:
+                    control.Add(new OutgoingMessage(item.Id, item.Body, delay));
+                    break;
+                case OutboxTarget.Work:
+                    work.Add(new OutgoingMessage(item.Id, item.Body, delay));
+                    break;
+                case OutboxTarget.Cancel:
+                    var cancel = (CancelTask)JsonSerializer.Deserialize<RunCommand>(item.Body, EngineJson.Options)!;
+                    if (_running.TryGetValue(cancel.DispatchId, out var cts))
+                    {
+                        await cts.CancelAsync().ConfigureAwait(false);
+                    }
+
+                    await _records.CancelAsync(cancel.DispatchId, ct).ConfigureAwait(false);
+                    break;
+                case OutboxTarget.Notify:
+                    notify.Add((NotifyRunFinished)JsonSerializer.Deserialize<RunCommand>(item.Body, EngineJson.Options)!);
+                    break;
+                default:
+                    throw new InvalidOperationException($"Outbox item '{item.Id}' of run '{runId}' has unknown target {item.Target}; upgrade this host.");
+            }
+        }
+
+        if (control.Count > 0)
+        {
+            await _backend.Control.SendAsync(control, ct).ConfigureAwait(false);
+        }
+
+        if (work.Count > 0)
+        {
+            await _backend.Work.SendAsync(work, ct).ConfigureAwait(false);
+            FaultInjection.Hit(FaultInjection.AfterDispatch);
+        }
+
+        foreach (var n in notify)
+        {
+            EngineLog.RunFinished(_log, n.RunId, Lower(n.Status));
+            foreach (var notifier in _o.Notifiers)
+            {
+                try
+                {
+                    await notifier.NotifyAsync(n, ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // A broken notifier must not keep the outbox pending forever (it would re-send every command).
+                    EngineLog.NotifierFailed(_log, e, notifier.GetType().Name, n.RunId);
+                }
+            }
+        }
+
+        await _backend.Store.MarkDeliveredAsync(runId, [.. items.Select(i => i.Id)], ct).ConfigureAwait(false);
+        if (control.Count > 0)
+        {
+            MessagesSent?.Invoke(_backend.Control);
+        }
+
+        if (work.Count > 0)
+        {
+            MessagesSent?.Invoke(_backend.Work);
+        }
+
+        foreach (var n in notify)
+        {
+            RunFinished?.Invoke(n);
+        }
+    }
+
+    private OutboxItem ToOutbox(RunCommand command) => command switch
+    {
+        DispatchTask d => new OutboxItem(d.CommandId, OutboxTarget.Work, JsonSerializer.Serialize(new WorkMessage(d.Work), EngineJson.Options), null),
+        ScheduleTimer t => new OutboxItem(t.CommandId, OutboxTarget.Control,
+            JsonSerializer.Serialize(new ControlMessage(t.RunId, new TimerFired(t.TimerId) { EventId = t.CommandId, At = t.FireAt }), EngineJson.Options), t.FireAt),
+        CancelTask c => new OutboxItem(c.CommandId, OutboxTarget.Cancel, JsonSerializer.Serialize<RunCommand>(c, EngineJson.Options), null),
+        NotifyRunFinished n => new OutboxItem(n.CommandId, OutboxTarget.Notify, JsonSerializer.Serialize<RunCommand>(n, EngineJson.Options), null),
+        _ => throw new InvalidOperationException($"The decider returned an unknown command {command.GetType().Name}; upgrade the runtime."),
+    };
+
+    private async Task<PipelineSpec> GetSpecAsync(string hash, CancellationToken ct)
+    {
+        if (_specs.TryGetValue(hash, out var spec))
+        {
+            return spec;
+        }
+
+        var version = await _backend.Store.GetPipelineAsync(hash, ct).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Pipeline version {hash} is not in the store; the run cannot continue (was the store purged?).");
+        spec = _o.SpecParser is { } parser ? parser(version) : PipelineLoader.LoadOrThrow(version.SpecText, version.Source ?? version.Name);
+        if (string.IsNullOrEmpty(spec.ContentHash))
+        {
+            spec = spec with { ContentHash = hash };
+        }
+
+        _specs[hash] = spec;
+        return spec;
+    }
+
+    private RunState StateOf(StoredRun stored)
+    {
+        if (_states.TryGetValue(stored.RunId, out var cached) && cached.ETag == stored.ETag)
+        {
+            return cached.State;
+        }
+
+        var state = JsonSerializer.Deserialize<RunState>(stored.SnapshotJson, EngineJson.Options)
+            ?? throw new InvalidOperationException($"Run '{stored.RunId}' has an empty snapshot; the store is damaged.");
+        Remember(stored.RunId, stored.ETag, state);
+        return state;
+    }
+
+    private void Remember(string runId, string etag, RunState state)
+    {
+        if (state.Status == RunStatus.Running)
+        {
+            _states[runId] = new CachedRun(etag, state);
+        }
+        else
+        {
+            // Finished runs leave the cache so memory stays flat however many runs complete.
+            _states.TryRemove(runId, out _);
+        }
+    }
+
+    private TimeSpan ClampDelay(TimeSpan delay) => delay > _o.MaxQueueDelay ? _o.MaxQueueDelay : delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
+
+    private static RunSummary Summarize(RunState s)
+        => new(s.RunId, s.PipelineName, s.PipelineHash, Lower(s.Status), s.CreatedAt, s.UpdatedAt) { FinishedAt = s.FinishedAt, TriggerKind = s.Trigger.Kind };
+
+    private static string ResultEventId(TaskWorkItem work) => $"{work.DispatchId}:result";
+
+    private string NewRunId(string pipeline)
+        => string.Create(CultureInfo.InvariantCulture, $"{pipeline}-{_o.Time.GetUtcNow():yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}");
+
+    private static void ValidateRunId(string runId)
+    {
+        if (runId.Length is 0 or > 128 || !runId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || runId[0] == '.')
+        {
+            throw new RunRequestException($"Run id '{runId}' is invalid: use 1-128 characters of letters, digits, '-', '_' and '.', not starting with '.'.");
+        }
+    }
+
+    private static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+
+    private static string Lower<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
+
+    private static bool TryParse<T>(string body, out T? message, out string? error, Func<T, bool> valid) where T : class
+    {
+        message = null;
+        try
+        {
+            message = JsonSerializer.Deserialize<T>(body, EngineJson.Options);
+        }
+        catch (JsonException e)
+        {
+            error = $"not a {typeof(T).Name}: {e.Message}";
+            return false;
+        }
+        catch (NotSupportedException e)
+        {
+            error = $"not a {typeof(T).Name}: {e.Message}";
+            return false;
+        }
+
+        if (message is null || !valid(message))
+        {
+            message = null;
+            error = $"not a {typeof(T).Name}: required fields are missing";
+            return false;
+        }
+
+        error = null;
+        return true;
+    }
+
+    private sealed record CachedRun(string ETag, RunState State);
+
+    private sealed class ClaimHolder(string? etag, string owner)
+    {
+        public string? ETag { get; set; } = etag;
+
+        public string Owner { get; } = owner;
+    }
+
+    private sealed class TaskLog(int max)
+    {
+        private readonly StringBuilder _text = new();
+        private readonly Lock _gate = new();
+        private bool _cut;
+
+        public int Length
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _text.Length;
+                }
+            }
+        }
+
+        public void Append(string line)
+        {
+            lock (_gate)
+            {
+                if (_cut)
+                {
+                    return;
+                }
+
+                if (_text.Length + line.Length + 1 > max)
+                {
+                    _text.Append("[log cut: larger than ").Append(max).Append(" characters]\n");
+                    _cut = true;
+                    return;
+                }
+
+                _text.Append(line).Append('\n');
+            }
+        }
+
+        public override string ToString()
+        {
+            lock (_gate)
+            {
+                return _text.ToString();
+            }
+        }
+    }
+}

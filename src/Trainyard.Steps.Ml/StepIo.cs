@@ -1,0 +1,149 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Trainyard.Core.Engine;
+using Trainyard.Runtime.Contracts;
+
+namespace Trainyard.Steps.Ml;
+
+/// <summary>
+/// One built-in step execution's I/O: reads input artifacts (remembering their hashes for lineage), writes output
+/// artifacts under the attempt's output prefix, and records `lineage.json` beside them.
+/// </summary>
+internal sealed class StepIo(StepContext context, StepInputs inputs)
+{
+    private readonly List<LineageArtifact> _read = [];
+    private readonly List<ArtifactRef> _written = [];
+    private readonly Dictionary<string, JsonElement> _outputs = new(StringComparer.Ordinal);
+
+    public StepContext Context => context;
+
+    public StepInputs Inputs => inputs;
+
+    public IArtifactStore Artifacts => context.Artifacts;
+
+    public CancellationToken Token { get; init; }
+
+    /// <summary>Opens the artifact named by input <paramref name="input"/>; fails clearly when it is missing.</summary>
+    public async Task<(Stream Stream, ArtifactInfo Info)> OpenInputAsync(string input)
+    {
+        var path = inputs.RequiredString(input);
+        return await OpenPathAsync(input, path);
+    }
+
+    public async Task<(Stream Stream, ArtifactInfo Info)> OpenPathAsync(string input, string path)
+    {
+        var info = await Artifacts.GetInfoAsync(path, Token);
+        var stream = info is null ? null : await Artifacts.OpenReadAsync(path, Token);
+        if (info is null || stream is null)
+        {
+            throw new StepFailedException(
+                $"{inputs.Step}: input '{input}' names artifact '{path}', which does not exist in the artifact store. " +
+                "Point it at an upstream step's output (e.g. ${{ steps.<id>.outputs.<name> }}).");
+        }
+
+        _read.Add(new LineageArtifact(input, info.Path, info.Sha256));
+        return (stream, info);
+    }
+
+    /// <summary>Records an input artifact read through other means (e.g. a registry lookup).</summary>
+    public void RecordInput(string name, ArtifactInfo info) => _read.Add(new LineageArtifact(name, info.Path, info.Sha256));
+
+    /// <summary>Opens a CSV; malformed CSV (empty file, duplicate header, unclosed quote) fails the step for good, naming the line.</summary>
+    public CsvReader OpenCsv(Stream stream, string path)
+    {
+        try
+        {
+            return new CsvReader(stream, path);
+        }
+        catch (StepFailedException)
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A scratch file path in the attempt's working directory.</summary>
+    public string ScratchPath(string name)
+    {
+        Directory.CreateDirectory(context.WorkingDirectory);
+        return Path.Combine(context.WorkingDirectory, name);
+    }
+
+    /// <summary>Uploads a local file as output artifact <paramref name="name"/> and reports it as output <paramref name="output"/>.</summary>
+    public async Task<ArtifactRef> PutFileAsync(string output, string name, string localPath)
+    {
+        await using var file = File.OpenRead(localPath);
+        return await PutAsync(output, name, file);
+    }
+
+    public async Task<ArtifactRef> PutAsync(string? output, string name, Stream content)
+    {
+        var info = await Artifacts.PutAsync(context.Work.OutputPrefix + name, content, Token);
+        var artifact = new ArtifactRef(output ?? name, info.Path, info.Sha256, info.Size);
+        _written.Add(artifact);
+        if (output is not null)
+        {
+            SetOutput(output, info.Path);
+        }
+
+        return artifact;
+    }
+
+    public Task<ArtifactRef> PutJsonAsync<T>(string? output, string name, T value)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(value, MlJson.Indented);
+        return PutAsync(output, name, new MemoryStream(bytes));
+    }
+
+    public void SetOutput<T>(string name, T value) => _outputs[name] = JsonSerializer.SerializeToElement(value, MlJson.Compact);
+
+    /// <summary>Writes lineage.json and returns the task result.</summary>
+    public async Task<TaskResult> FinishAsync()
+    {
+        var work = context.Work;
+        var lineage = new LineageRecord(
+            new Producer(work.RunId, work.TaskKey, work.StepId, work.Attempt, work.DispatchId, work.PipelineName, work.PipelineHash, work.Uses),
+            [.. _read.DistinctBy(r => (r.Name, r.Path))],
+            [.. _written.Select(w => new LineageArtifact(w.Name, w.Path, w.Sha256))],
+            context.Time.GetUtcNow());
+        await PutJsonAsync(null, LineageRecord.FileName, lineage);
+        return new TaskResult { Outputs = new Dictionary<string, JsonElement>(_outputs), Artifacts = [.. _written] };
+    }
+}
+
+/// <summary>Who produced a set of artifacts.</summary>
+public sealed record Producer(string RunId, string TaskKey, string StepId, int Attempt, string DispatchId, string Pipeline, string PipelineHash, string? Uses)
+{
+    /// <summary>Cache key of the producing task, when known.</summary>
+    public string? CacheKey { get; init; }
+}
+
+/// <summary>An artifact named in lineage, with its content hash.</summary>
+public sealed record LineageArtifact(string Name, string Path, string Sha256);
+
+/// <summary>Lineage of one task attempt's outputs: producer, the inputs it read (with hashes) and what it wrote.</summary>
+public sealed record LineageRecord(Producer Producer, IReadOnlyList<LineageArtifact> Inputs, IReadOnlyList<LineageArtifact> Outputs, DateTimeOffset At)
+{
+    /// <summary>File name of the record inside an attempt's output folder.</summary>
+    public const string FileName = "lineage.json";
+}
+
+/// <summary>JSON options of the ML steps' reports (camelCase like the engine).</summary>
+internal static class MlJson
+{
+    public static JsonSerializerOptions Compact { get; } = Create(false);
+
+    public static JsonSerializerOptions Indented { get; } = Create(true);
+
+    private static JsonSerializerOptions Create(bool indented)
+    {
+        var o = new JsonSerializerOptions(EngineJson.Options)
+        {
+            WriteIndented = indented,
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+            NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        };
+        o.MakeReadOnly(populateMissingResolver: true);
+        return o;
+    }
+}

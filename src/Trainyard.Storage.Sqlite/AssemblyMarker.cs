@@ -1,1 +1,0 @@
-namespace Trainyard.Storage.Sqlite;
