@@ -135,10 +135,10 @@ public sealed class TrainyardProcesses : IDisposable
     /// <summary>Starts `trainyard args...`.</summary>
     public CliChild Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "trainyard.dll");
+        var dll = Path.Combine(AppContext.BaseDirectory, "cli", "trainyard.dll");
         if (!File.Exists(dll))
         {
-            throw new FileNotFoundException($"the trainyard CLI was not found at {dll}; build tests/Trainyard.Cli.Tests (it references src/Trainyard.Cli, which copies it).");
+            throw new FileNotFoundException($"the trainyard CLI was not found at {dll}; build tests/Trainyard.Cli.Tests (its CopyCliOutput target copies src/Trainyard.Cli's build output into cli/).");
         }
 
         var info = new ProcessStartInfo(DotnetHost())
