@@ -104,7 +104,10 @@ internal static class EngineBench
         {
             // TRAINYARD_BENCH_NO_CLAIMS=1 measures the cost of the per-dispatch claim records (2 table writes per task).
             var claims = Environment.GetEnvironmentVariable("TRAINYARD_BENCH_NO_CLAIMS") != "1";
-            var engine = new RunEngine(backend, new RunEngineOptions { WorkRoot = Path.Combine(dir, "work"), ClaimDispatches = claims });
+            // TRAINYARD_BENCH_QUEUED=1 sends every attempt through the work queue (RunEngineOptions.InlineBuiltins off),
+            // the way a Function App host runs them.
+            var inline = Environment.GetEnvironmentVariable("TRAINYARD_BENCH_QUEUED") != "1";
+            var engine = new RunEngine(backend, new RunEngineOptions { WorkRoot = Path.Combine(dir, "work"), ClaimDispatches = claims, InlineBuiltins = inline });
             var workerOptions = new LocalWorkerOptions { Workers = Math.Max(4, Environment.ProcessorCount * 2), RecoverOnStart = false };
             if (backend is AzureBackend)
             {

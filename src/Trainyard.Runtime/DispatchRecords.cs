@@ -20,7 +20,11 @@ internal sealed class DispatchRecords(IRunStore store, TimeProvider time, TimeSp
         Busy,
     }
 
-    public sealed record Claim(ClaimOutcome Outcome, string? ETag, string Owner, TimeSpan RetryAfter = default);
+    public sealed record Claim(ClaimOutcome Outcome, string? ETag, string Owner, TimeSpan RetryAfter = default)
+    {
+        /// <summary>The claim replaced an expired or released record (its holder died, stalled, or finished without marking done).</summary>
+        public bool TookOver { get; init; }
+    }
 
     /// <summary>Claims an attempt for <paramref name="owner"/>, taking over an expired claim.</summary>
     public async Task<Claim> TryClaimAsync(string dispatchId, string owner, CancellationToken ct)
@@ -31,7 +35,7 @@ internal sealed class DispatchRecords(IRunStore store, TimeProvider time, TimeSp
             var etag = await store.TryPutValueAsync(Scope, dispatchId, Running(owner), expected, ct).ConfigureAwait(false);
             if (etag is not null)
             {
-                return new Claim(ClaimOutcome.Claimed, etag, owner);
+                return new Claim(ClaimOutcome.Claimed, etag, owner) { TookOver = expected is not null };
             }
 
             var current = await store.GetValueAsync(Scope, dispatchId, ct).ConfigureAwait(false);

@@ -41,6 +41,9 @@ internal static partial class EngineLog
     [LoggerMessage(1011, LogLevel.Error, "Notifier {Notifier} failed for run {RunId}")]
     public static partial void NotifierFailed(ILogger logger, Exception exception, string notifier, string runId);
 
+    [LoggerMessage(1013, LogLevel.Warning, "Run {RunId}: inline attempt {ItemId} could not finish here; it goes through the work queue")]
+    public static partial void InlineFailed(ILogger logger, Exception exception, string runId, string itemId);
+
     [LoggerMessage(1012, LogLevel.Warning, "Message {MessageId} on {Queue} reached dequeue count {DequeueCount}; handed to the poison handler")]
     public static partial void Poison(ILogger logger, string queue, string messageId, int dequeueCount);
 }

@@ -418,6 +418,10 @@ public sealed class LocalWorker
             // Someone else holds it now; their copy is de-duplicated downstream.
             EngineLog.LeaseLost(_log, queue.Name, message.Id, e.Message);
         }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopping: the lease runs out and the message comes back; its effects are de-duplicated.
+        }
     }
 
     private async Task AbandonAsync(IMessageQueue queue, LeasedMessage message, TimeSpan delay, CancellationToken stop)
@@ -429,6 +433,10 @@ public sealed class LocalWorker
         catch (LeaseLostException e)
         {
             EngineLog.LeaseLost(_log, queue.Name, message.Id, e.Message);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopping mid-request: the lease runs out instead and the message comes back.
         }
     }
 

@@ -22,6 +22,7 @@ public sealed class RunEngine
 {
     // Timers arriving earlier than this are sent on again (chained long delays, queue clock skew).
     private static readonly TimeSpan TimerTolerance = TimeSpan.FromMilliseconds(10);
+    private static readonly TimeSpan ConflictMemory = TimeSpan.FromSeconds(2);
     private readonly IBackend _backend;
     private readonly RunEngineOptions _o;
     private readonly ILogger _log;
@@ -30,6 +31,15 @@ public sealed class RunEngine
     private readonly ConcurrentDictionary<string, CachedRun> _states = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
     private readonly DispatchRecords _records;
+
+    // Inline execution (RunEngineOptions.InlineBuiltins): outbox item ids of attempts running here, their queued
+    // results per run, and the slots bounding how many run at once.
+    private readonly ConcurrentDictionary<string, byte> _inlineInFlight = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, InlineResults> _inlineResults = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _inlineSlots;
+
+    // Runs that saw an ETag conflict recently (timestamp): their cached state is not trusted to skip the load.
+    private readonly ConcurrentDictionary<string, long> _conflicts = new(StringComparer.Ordinal);
 
     /// <summary>Creates an engine over a backend.</summary>
     public RunEngine(IBackend backend, RunEngineOptions? options = null)
@@ -48,6 +58,8 @@ public sealed class RunEngine
 
         _executors.TryAdd(ExecutorKind.Builtin, new BuiltinExecutor(BuiltinStepRegistry.CreateStandard(), time: _o.Time));
         _records = new DispatchRecords(backend.Store, _o.Time, _o.ClaimDuration);
+        ArgumentOutOfRangeException.ThrowIfLessThan(_o.MaxInlineTasks, 1, nameof(options));
+        _inlineSlots = new SemaphoreSlim(_o.MaxInlineTasks, _o.MaxInlineTasks);
     }
 
     /// <summary>Raised after this engine sent messages to a queue (in-process workers of that queue wake up instead of polling).</summary>
@@ -206,7 +218,9 @@ public sealed class RunEngine
         var failed = new Dictionary<string, Exception>(StringComparer.Ordinal);
         foreach (var group in batch.GroupBy(m => m.RunId, StringComparer.Ordinal))
         {
-            var events = group.Select(m => m.Event).ToList();
+            // Results of concurrent workers arrive in any order: applying them by time keeps the journal's times
+            // monotonic (a task dispatched by the last result never starts before an earlier-applied one finished).
+            var events = group.Select(m => m.Event).OrderBy(e => e.At).ToList();
             try
             {
                 if (await ApplyAsync(group.Key, events, cancellationToken).ConfigureAwait(false))
@@ -241,14 +255,27 @@ public sealed class RunEngine
     public async Task<WorkResult> ExecuteWorkAsync(WorkMessage message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
+        var (result, report, claim) = await ExecuteCoreAsync(message, cancellationToken).ConfigureAwait(false);
+        if (report is not null)
+        {
+            await SendReportAsync(message.Work, report, claim, cancellationToken).ConfigureAwait(false);
+            FaultInjection.Hit(FaultInjection.BeforeComplete);
+        }
+
+        return result;
+    }
+
+    /// <summary>Claims and executes one attempt; returns the result event to report (null when nothing is to be reported).</summary>
+    private async Task<(WorkResult Result, RunEvent? Report, ClaimHolder Claim)> ExecuteCoreAsync(WorkMessage message, CancellationToken cancellationToken)
+    {
         var work = message.Work;
+        var claim = new ClaimHolder(null, $"{_o.WorkerId}/{Guid.NewGuid():N}");
         if (Superseded(work) is { } why)
         {
             EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, why);
-            return new WorkResult(WorkResultKind.Skipped, why);
+            return (new WorkResult(WorkResultKind.Skipped, why), null, claim);
         }
 
-        var claim = new ClaimHolder(null, $"{_o.WorkerId}/{Guid.NewGuid():N}");
         if (_o.ClaimDispatches)
         {
             var c = await _records.TryClaimAsync(work.DispatchId, claim.Owner, cancellationToken).ConfigureAwait(false);
@@ -256,19 +283,27 @@ public sealed class RunEngine
             {
                 case DispatchRecords.ClaimOutcome.Done:
                     EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, "already executed");
-                    return new WorkResult(WorkResultKind.Skipped, "already executed");
+                    return (new WorkResult(WorkResultKind.Skipped, "already executed"), null, claim);
                 case DispatchRecords.ClaimOutcome.Cancelled:
                     EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, "cancelled");
-                    return new WorkResult(WorkResultKind.Skipped, "cancelled");
+                    return (new WorkResult(WorkResultKind.Skipped, "cancelled"), null, claim);
                 case DispatchRecords.ClaimOutcome.Busy:
-                    return new WorkResult(WorkResultKind.Busy, "claimed by another worker") { RetryAfter = c.RetryAfter };
+                    return (new WorkResult(WorkResultKind.Busy, "claimed by another worker") { RetryAfter = c.RetryAfter }, null, claim);
             }
 
             claim.ETag = c.ETag;
+            if (c.TookOver && await ResultAppliedAsync(work, cancellationToken).ConfigureAwait(false))
+            {
+                // An inline attempt's claim is not marked done (its result commit is the mark): a copy of its work
+                // message that outlived the claim finds the result in the run instead.
+                await _records.MarkDoneAsync(work.DispatchId, claim.ETag!, claim.Owner, cancellationToken).ConfigureAwait(false);
+                EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, "already executed");
+                return (new WorkResult(WorkResultKind.Skipped, "already executed"), null, claim);
+            }
         }
         else if (await _records.IsCancelledAsync(work.DispatchId, cancellationToken).ConfigureAwait(false))
         {
-            return new WorkResult(WorkResultKind.Skipped, "cancelled");
+            return (new WorkResult(WorkResultKind.Skipped, "cancelled"), null, claim);
         }
 
         var log = new TaskLog(_o.MaxLogChars);
@@ -286,7 +321,7 @@ public sealed class RunEngine
         {
             case null:
                 EngineLog.TaskDone(_log, work.RunId, work.TaskKey, work.Attempt, "cancelled");
-                return new WorkResult(WorkResultKind.Cancelled, "cancelled while running");
+                return (new WorkResult(WorkResultKind.Cancelled, "cancelled while running"), null, claim);
             case TaskOutcome.Pending p:
                 var poll = message with { ResumeState = p.State, Poll = message.Poll + 1 };
                 await _backend.Work.SendAsync(
@@ -298,7 +333,7 @@ public sealed class RunEngine
                 }
 
                 MessagesSent?.Invoke(_backend.Work);
-                return new WorkResult(WorkResultKind.Pending, $"poll {poll.Poll} after {p.PollAfter}");
+                return (new WorkResult(WorkResultKind.Pending, $"poll {poll.Poll} after {p.PollAfter}"), null, claim);
             case TaskOutcome.Succeeded s:
                 if (_o.TaskCache is { } cache && work.Cache?.Enabled == true && !s.Result.Cached)
                 {
@@ -319,6 +354,13 @@ public sealed class RunEngine
                 throw new InvalidOperationException($"Executor for {work.Executor} returned an unknown outcome {outcome.GetType().Name}.");
         }
 
+        EngineLog.TaskDone(_log, work.RunId, work.TaskKey, work.Attempt, Lower(result.Kind));
+        return (result, report, claim);
+    }
+
+    /// <summary>Sends a result to the control queue, then marks the attempt's claim done (later copies are skipped).</summary>
+    private async Task SendReportAsync(TaskWorkItem work, RunEvent report, ClaimHolder claim, CancellationToken cancellationToken)
+    {
         var body = JsonSerializer.Serialize(new ControlMessage(work.RunId, report), EngineJson.Options);
         await _backend.Control.SendAsync([new OutgoingMessage(report.EventId, body)], cancellationToken).ConfigureAwait(false);
         MessagesSent?.Invoke(_backend.Control);
@@ -326,10 +368,22 @@ public sealed class RunEngine
         {
             await _records.MarkDoneAsync(work.DispatchId, claim.ETag, claim.Owner, cancellationToken).ConfigureAwait(false);
         }
+    }
 
-        EngineLog.TaskDone(_log, work.RunId, work.TaskKey, work.Attempt, Lower(result.Kind));
-        FaultInjection.Hit(FaultInjection.BeforeComplete);
-        return result;
+    /// <summary>True when the run already holds this attempt's result (or is finished, or gone): executing it again would be a duplicate.</summary>
+    private async Task<bool> ResultAppliedAsync(TaskWorkItem work, CancellationToken cancellationToken)
+    {
+        var stored = await _backend.Store.LoadAsync(work.RunId, cancellationToken).ConfigureAwait(false);
+        if (stored is null)
+        {
+            return true;
+        }
+
+        var state = StateOf(stored);
+        return state.Status != RunStatus.Running
+            || !state.Tasks.TryGetValue(work.TaskKey, out var t)
+            || t.Attempt > work.Attempt
+            || (t.Attempt == work.Attempt && !t.InFlight);
     }
 
     /// <summary>
@@ -501,11 +555,13 @@ public sealed class RunEngine
         var decision = Decide(spec, null, started);
         var entries = new List<RunEvent>(decision.Recorded.Count + 1) { started };
         entries.AddRange(decision.Recorded);
-        var outbox = decision.Commands.Select(ToOutbox).ToList();
+        var commands = decision.Commands.ToList();
+        var outbox = commands.Select(ToOutbox).ToList();
         var state = decision.State with { Version = entries.Count };
+        string etag;
         try
         {
-            var etag = await CommitAsync(runId, null, state, entries, 0, outbox, ct).ConfigureAwait(false);
+            etag = await CommitAsync(runId, null, state, entries, 0, outbox, [], ct).ConfigureAwait(false);
             Remember(runId, etag, state);
         }
         catch (ConcurrencyException) when (idempotent)
@@ -519,7 +575,7 @@ public sealed class RunEngine
 
         EngineLog.RunStarted(_log, runId, spec.Name, spec.ContentHash);
         FaultInjection.Hit(FaultInjection.AfterCommit);
-        await DeliverAsync(runId, outbox, ct).ConfigureAwait(false);
+        await DeliverCommittedAsync(runId, etag, commands, outbox, ct).ConfigureAwait(false);
         return runId;
     }
 
@@ -532,22 +588,42 @@ public sealed class RunEngine
         }
     }
 
-    /// <summary>Applies events to one run with bounded retries on ETag conflicts. False when the run does not exist.</summary>
-    private async Task<bool> ApplyAsync(string runId, IReadOnlyList<RunEvent> events, CancellationToken ct)
+    /// <summary>
+    /// Applies events to one run with bounded retries on ETag conflicts. False when the run does not exist.
+    /// <paramref name="delivered"/>: pending outbox items (inline attempts) whose results these events are, removed in
+    /// the same commit.
+    /// </summary>
+    private async Task<bool> ApplyAsync(string runId, IReadOnlyList<RunEvent> events, CancellationToken ct, IReadOnlyList<string>? delivered = null)
     {
+        delivered ??= [];
         for (var attempt = 1; ; attempt++)
         {
-            var stored = await _backend.Store.LoadAsync(runId, ct).ConfigureAwait(false);
-            if (stored is null)
+            RunState loaded;
+            string loadedETag;
+            var unverified = false;
+            if (attempt == 1 && Trusted(runId) is { } cached)
             {
-                return false;
+                // This process made the run's last commit and delivered its outbox: the ETag decides whether that is
+                // still the stored state (a conflict reloads), so the load is skipped.
+                (loaded, loadedETag) = (cached.State, cached.ETag);
+                unverified = true;
+            }
+            else
+            {
+                var stored = await _backend.Store.LoadAsync(runId, ct).ConfigureAwait(false);
+                if (stored is null)
+                {
+                    return false;
+                }
+
+                await DeliverAsync(runId, stored.PendingOutbox, ct).ConfigureAwait(false);
+                (loaded, loadedETag) = (StateOf(stored), stored.ETag);
             }
 
-            await DeliverAsync(runId, stored.PendingOutbox, ct).ConfigureAwait(false);
-            var state = StateOf(stored);
+            var state = loaded;
             var spec = await GetSpecAsync(state.PipelineHash, ct).ConfigureAwait(false);
             var entries = new List<RunEvent>();
-            var outbox = new List<OutboxItem>();
+            var commands = new List<RunCommand>();
             var early = new List<RunEvent>();
             var now = _o.Time.GetUtcNow();
             foreach (var evt in events)
@@ -566,8 +642,15 @@ public sealed class RunEngine
 
                 entries.Add(evt);
                 entries.AddRange(decision.Recorded);
-                outbox.AddRange(decision.Commands.Select(ToOutbox));
+                commands.AddRange(decision.Commands);
                 state = decision.State;
+            }
+
+            if (entries.Count == 0 && unverified)
+            {
+                // Nothing to commit means no ETag check: an older state than the stored one may have judged an event
+                // a duplicate (say, the result of a task another process dispatched meanwhile). Decide on a load.
+                continue;
             }
 
             if (early.Count > 0)
@@ -580,20 +663,28 @@ public sealed class RunEngine
 
             if (entries.Count == 0)
             {
+                if (delivered.Count > 0)
+                {
+                    await _backend.Store.MarkDeliveredAsync(runId, delivered, ct).ConfigureAwait(false);
+                }
+
                 return true;
             }
 
-            var baseVersion = StateOf(stored).Version;
+            var baseVersion = loaded.Version;
             state = state with { Version = baseVersion + entries.Count };
+            var outbox = commands.Select(ToOutbox).ToList();
+            string etag;
             try
             {
-                var etag = await CommitAsync(runId, stored.ETag, state, entries, baseVersion, outbox, ct).ConfigureAwait(false);
+                etag = await CommitAsync(runId, loadedETag, state, entries, baseVersion, outbox, delivered, ct).ConfigureAwait(false);
                 Remember(runId, etag, state);
             }
             catch (ConcurrencyException) when (attempt < _o.MaxCommitAttempts)
             {
                 EngineLog.Conflict(_log, runId, attempt);
                 _states.TryRemove(runId, out _);
+                _conflicts[runId] = _o.Time.GetTimestamp();
                 if (attempt > 2)
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 * attempt)), _o.Time, ct).ConfigureAwait(false);
@@ -603,12 +694,13 @@ public sealed class RunEngine
             }
 
             FaultInjection.Hit(FaultInjection.AfterCommit);
-            await DeliverAsync(runId, outbox, ct).ConfigureAwait(false);
+            await DeliverCommittedAsync(runId, etag, commands, outbox, ct).ConfigureAwait(false);
             return true;
         }
     }
 
-    private Task<string> CommitAsync(string runId, string? etag, RunState state, List<RunEvent> entries, long baseVersion, List<OutboxItem> outbox, CancellationToken ct)
+    private Task<string> CommitAsync(string runId, string? etag, RunState state, List<RunEvent> entries, long baseVersion, List<OutboxItem> outbox,
+        IReadOnlyList<string> delivered, CancellationToken ct)
     {
         var journal = new List<JournalEntry>(entries.Count);
         for (var i = 0; i < entries.Count; i++)
@@ -621,15 +713,219 @@ public sealed class RunEngine
         {
             RunId = runId,
             ExpectedETag = etag,
-            SnapshotJson = JsonSerializer.Serialize(state, EngineJson.Options),
+            SnapshotJson = SnapshotWriter.Serialize(state),
             NewEntries = journal,
             Outbox = outbox,
+            Delivered = delivered,
             Summary = Summarize(state),
         }, ct);
     }
 
+    /// <summary>
+    /// Delivers a commit's outbox. With <see cref="RunEngineOptions.InlineBuiltins"/>, attempts of built-in steps are
+    /// run here instead of going through the work queue: their outbox items stay pending (a crash leaves them to be
+    /// delivered to the work queue by the next load or recovery) until the commit that records their result removes them.
+    /// </summary>
+    private async Task DeliverCommittedAsync(string runId, string etag, List<RunCommand> commands, List<OutboxItem> outbox, CancellationToken ct)
+    {
+        List<(OutboxItem Item, WorkMessage Message)>? inline = null;
+        if (_o.InlineBuiltins)
+        {
+            for (var i = 0; i < commands.Count; i++)
+            {
+                if (commands[i] is DispatchTask { Work.Executor: ExecutorKind.Builtin } d && _inlineInFlight.TryAdd(outbox[i].Id, 0))
+                {
+                    (inline ??= []).Add((outbox[i], new WorkMessage(d.Work)));
+                }
+            }
+        }
+
+        if (inline is null)
+        {
+            await DeliverAsync(runId, outbox, ct).ConfigureAwait(false);
+            Trust(runId, etag);
+            return;
+        }
+
+        try
+        {
+            var ids = inline.Select(i => i.Item.Id).ToHashSet(StringComparer.Ordinal);
+            await DeliverAsync(runId, [.. outbox.Where(o => !ids.Contains(o.Id))], ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            foreach (var (item, _) in inline)
+            {
+                _inlineInFlight.TryRemove(item.Id, out _);
+            }
+
+            throw;
+        }
+
+        Trust(runId, etag);
+        foreach (var (item, message) in inline)
+        {
+            _ = Task.Run(() => RunInlineAsync(runId, item, message, ct), CancellationToken.None);
+        }
+    }
+
+    /// <summary>Executes one inline attempt and queues its result for the run's next commit.</summary>
+    private async Task RunInlineAsync(string runId, OutboxItem item, WorkMessage message, CancellationToken ct)
+    {
+        var queued = false;
+        try
+        {
+            await _inlineSlots.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                var (result, report, claim) = await ExecuteCoreAsync(message, ct).ConfigureAwait(false);
+                if (report is not null)
+                {
+                    QueueInlineResult(runId, new InlineResult(item, message.Work, report, claim), ct);
+                    queued = true;
+                }
+                else if (result.Kind == WorkResultKind.Busy)
+                {
+                    // Another worker holds this attempt (its work message was delivered by another process): leave it there.
+                    _inlineInFlight.TryRemove(item.Id, out _);
+                    await DeliverAsync(runId, [item], ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    // Skipped, cancelled, or pending (a poll message now carries the attempt).
+                    await _backend.Store.MarkDeliveredAsync(runId, [item.Id], ct).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                _inlineSlots.Release();
+            }
+        }
+#pragma warning disable CA1031 // The item stays pending in the outbox: the next load or recovery sends it to the work queue.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            if (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                EngineLog.InlineFailed(_log, e, runId, item.Id);
+                await HandOverAsync(runId, [item]).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (!queued)
+            {
+                _inlineInFlight.TryRemove(item.Id, out _);
+            }
+        }
+    }
+
+    private void QueueInlineResult(string runId, InlineResult result, CancellationToken ct)
+    {
+        var box = _inlineResults.GetOrAdd(runId, _ => new InlineResults());
+        bool start;
+        lock (box.Gate)
+        {
+            box.Items.Add(result);
+            start = !box.Pumping;
+            box.Pumping = true;
+        }
+
+        if (start)
+        {
+            _ = Task.Run(() => CommitInlineResultsAsync(runId, box, ct), CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// Group commit: every result queued while the previous commit of the run was in flight goes into the next one,
+    /// together with the removal of the attempts' outbox items.
+    /// </summary>
+    private async Task CommitInlineResultsAsync(string runId, InlineResults box, CancellationToken ct)
+    {
+        while (true)
+        {
+            List<InlineResult> batch;
+            lock (box.Gate)
+            {
+                if (box.Items.Count == 0)
+                {
+                    box.Pumping = false;
+                    _inlineResults.TryRemove(new KeyValuePair<string, InlineResults>(runId, box));
+                    return;
+                }
+
+                batch = [.. box.Items];
+                box.Items.Clear();
+            }
+
+            try
+            {
+                await ApplyAsync(runId, [.. batch.Select(b => b.Report).OrderBy(e => e.At)], ct, [.. batch.Select(b => b.Item.Id)]).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // Falls back to the durable path: results go through the control queue like a worker's.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                if (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    EngineLog.ApplyFailed(_log, e, runId, batch.Count);
+                }
+
+                foreach (var b in batch)
+                {
+                    try
+                    {
+                        // The result is durable in the control queue and the claim says done: the dispatch is delivered.
+                        await SendReportAsync(b.Work, b.Report, b.Claim, CancellationToken.None).ConfigureAwait(false);
+                        await _backend.Store.MarkDeliveredAsync(runId, [b.Item.Id], CancellationToken.None).ConfigureAwait(false);
+                    }
+#pragma warning disable CA1031 // Lost only if the store is gone too: the pending outbox item re-runs the attempt.
+                    catch (Exception inner)
+#pragma warning restore CA1031
+                    {
+                        EngineLog.InlineFailed(_log, inner, runId, b.Item.Id);
+                    }
+                }
+            }
+            finally
+            {
+                foreach (var b in batch)
+                {
+                    _inlineInFlight.TryRemove(b.Item.Id, out _);
+                }
+            }
+        }
+    }
+
+    /// <summary>Sends inline items to the work queue (best effort: they stay pending in the outbox otherwise).</summary>
+    private async Task HandOverAsync(string runId, IReadOnlyList<OutboxItem> items)
+    {
+        foreach (var i in items)
+        {
+            _inlineInFlight.TryRemove(i.Id, out _);
+        }
+
+        try
+        {
+            await DeliverAsync(runId, items, CancellationToken.None).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Still pending in the outbox; the next load of the run delivers it.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            EngineLog.InlineFailed(_log, e, runId, items[0].Id);
+        }
+    }
+
     private async Task DeliverAsync(string runId, IReadOnlyList<OutboxItem> items, CancellationToken ct)
     {
+        if (!_inlineInFlight.IsEmpty && items.Any(i => _inlineInFlight.ContainsKey(i.Id)))
+        {
+            // Attempts running inline in this process are delivered by the commit that records their results.
+            items = [.. items.Where(i => !_inlineInFlight.ContainsKey(i.Id))];
+        }
+
         if (items.Count == 0)
         {
             return;
@@ -754,6 +1050,30 @@ public sealed class RunEngine
         return state;
     }
 
+    /// <summary>The cached state when this process made the run's last commit and delivered its outbox, and saw no recent conflict on it.</summary>
+    private CachedRun? Trusted(string runId)
+    {
+        if (!_states.TryGetValue(runId, out var cached) || !cached.Delivered)
+        {
+            return null;
+        }
+
+        return _conflicts.TryGetValue(runId, out var at) && _o.Time.GetElapsedTime(at) < ConflictMemory ? null : cached;
+    }
+
+    private void Trust(string runId, string etag)
+    {
+        if (_states.TryGetValue(runId, out var cached) && cached.ETag == etag)
+        {
+            _states.TryUpdate(runId, cached with { Delivered = true }, cached);
+        }
+
+        if (!_conflicts.IsEmpty && _conflicts.TryGetValue(runId, out var at) && _o.Time.GetElapsedTime(at) >= ConflictMemory)
+        {
+            _conflicts.TryRemove(new KeyValuePair<string, long>(runId, at));
+        }
+    }
+
     private void Remember(string runId, string etag, RunState state)
     {
         if (state.Status == RunStatus.Running)
@@ -818,7 +1138,22 @@ public sealed class RunEngine
         return true;
     }
 
-    private sealed record CachedRun(string ETag, RunState State);
+    private sealed record CachedRun(string ETag, RunState State)
+    {
+        /// <summary>Made by this process's commit whose outbox was then delivered: the store holds exactly this (if the ETag still matches).</summary>
+        public bool Delivered { get; init; }
+    }
+
+    private sealed record InlineResult(OutboxItem Item, TaskWorkItem Work, RunEvent Report, ClaimHolder Claim);
+
+    private sealed class InlineResults
+    {
+        public Lock Gate { get; } = new();
+
+        public List<InlineResult> Items { get; } = [];
+
+        public bool Pumping { get; set; }
+    }
 
     private sealed class ClaimHolder(string? etag, string owner)
     {

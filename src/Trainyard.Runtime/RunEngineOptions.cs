@@ -53,6 +53,19 @@ public sealed record RunEngineOptions
     /// <summary>Longest delay the queues accept (Azure Storage: 7 days); longer timers are chained.</summary>
     public TimeSpan MaxQueueDelay { get; init; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// Run attempts of built-in steps in this process right after the commit that dispatches them, instead of sending
+    /// them through the work queue, and commit their results together (one commit per run for every result that arrived
+    /// meanwhile). Durability is unchanged: the dispatch stays in the run's outbox until the commit that records its
+    /// result removes it, so after a crash it is delivered to the work queue like any pending command, and the dispatch
+    /// claim still keeps two copies of an attempt from running at once. For hosts that work their own queues (the CLI,
+    /// local workers); leave it off in hosts whose control handler must return quickly.
+    /// </summary>
+    public bool InlineBuiltins { get; init; }
+
+    /// <summary>Inline attempts running at once (<see cref="InlineBuiltins"/>).</summary>
+    public int MaxInlineTasks { get; init; } = Math.Max(4, Environment.ProcessorCount * 2);
+
     /// <summary>Largest task log kept (bytes of text); the rest is cut with a note.</summary>
     public int MaxLogChars { get; init; } = 1 << 20;
 }

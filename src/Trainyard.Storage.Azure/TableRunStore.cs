@@ -32,6 +32,7 @@ namespace Trainyard.Storage.Azure;
 internal sealed class TableRunStore : IRunStore
 {
     private const string SnapshotRow = "s";
+    private const int MaxTransactionActions = 100;
     private const string IndexRunPartition = "run";
     private const string IndexPipelinePartition = "pipeline";
     private static readonly string[] TerminalStatuses = ["succeeded", "failed", "cancelled"];
@@ -45,6 +46,7 @@ internal sealed class TableRunStore : IRunStore
 
     // Per-process knowledge that saves requests; never trusted for correctness (ETags decide).
     private readonly ConcurrentDictionary<string, Seen> _seen = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _savedPipelines = new(StringComparer.Ordinal);
 
     public TableRunStore(AzureStorageClients clients, LargeValues large, int inlineLimit)
     {
@@ -151,13 +153,17 @@ internal sealed class TableRunStore : IRunStore
             outboxRow = new OutboxRow(row.RowKey, LargeValues.BlobName(row, "Items"), commit.Outbox);
         }
 
+        var (keptRows, removedBlobs, deliverLater) = PlanRemovals(commit, pk, seen, actions);
         Response<IReadOnlyList<Response>> response;
         try
         {
             response = await _runs.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
         }
-        catch (TableTransactionFailedException e) when (e.FailedTransactionActionIndex is null or 0 && e.Status is 404 or 409 or 412)
+        catch (TableTransactionFailedException e) when (e.FailedTransactionActionIndex is null or 0 && e.Status is 404 or 409 or 412
+            || e.FailedTransactionActionIndex > 0 && e.Status == 404)
         {
+            // Index > 0 with 404: an outbox row this commit removes was removed by another process meanwhile; the
+            // transaction changed nothing, and the caller reloads (which re-reads the outbox) and commits again.
             _seen.TryRemove(runId, out _);
             var ours = LargeValues.BlobName(snapshot, "Snapshot");
             if (ours is not null && ours != seen?.SnapshotBlob)
@@ -173,10 +179,15 @@ internal sealed class TableRunStore : IRunStore
         var etag = response.Value[0].Headers.ETag?.ToString()
             ?? throw new InvalidOperationException($"The table service returned no ETag for run '{runId}''s snapshot: the storage endpoint does not behave like Azure Table storage.");
         var newBlob = LargeValues.BlobName(snapshot, "Snapshot");
-        var outbox = seen?.Outbox.ToList() ?? [];
+        var outbox = keptRows;
         if (outboxRow is not null)
         {
             outbox.Add(outboxRow);
+        }
+
+        foreach (var blob in removedBlobs)
+        {
+            await _large.DeleteAsync(blob, cancellationToken).ConfigureAwait(false);
         }
 
         _seen[runId] = new Seen(etag, newBlob, commit.Summary.Status, outbox, KnowsOutbox: seen is not null || commit.ExpectedETag is null);
@@ -191,7 +202,87 @@ internal sealed class TableRunStore : IRunStore
             await WriteIndexAsync(commit.Summary, cancellationToken).ConfigureAwait(false);
         }
 
+        if (deliverLater.Count > 0)
+        {
+            // Outbox rows this process has not read (or too many for one transaction): removing delivered items after
+            // the commit is safe, a crash in between only re-sends commands whose receivers de-duplicate.
+            await MarkDeliveredAsync(runId, deliverLater, cancellationToken).ConfigureAwait(false);
+        }
+
         return etag;
+    }
+
+    /// <summary>
+    /// Adds to <paramref name="actions"/> the removal of the outbox items in <see cref="RunCommit.Delivered"/> that this
+    /// process knows the rows of: a row whose items are all delivered is deleted, a partly delivered row is rewritten
+    /// when what is left fits inline (a larger one stays as it is until its last item is delivered: a loader re-sends
+    /// its delivered items, which receivers de-duplicate). Returns the outbox rows left, the blobs of deleted rows, and
+    /// the ids to remove after the commit (rows not known here, or the transaction is full).
+    /// </summary>
+    private (List<OutboxRow> Kept, List<string> RemovedBlobs, List<string> Later) PlanRemovals(RunCommit commit, string pk, Seen? seen, List<TableTransactionAction> actions)
+    {
+        var kept = seen?.Outbox.ToList() ?? [];
+        if (commit.Delivered.Count == 0)
+        {
+            return (kept, [], []);
+        }
+
+        if (seen is not { KnowsOutbox: true })
+        {
+            return (kept, [], [.. commit.Delivered]);
+        }
+
+        var delivered = commit.Delivered.ToHashSet(StringComparer.Ordinal);
+        var removed = new List<string>();
+        var later = new List<string>();
+        kept.Clear();
+        foreach (var row in seen.Outbox)
+        {
+            var remaining = row.Items.Where(i => !delivered.Contains(i.Id)).ToList();
+            if (remaining.Count == row.Items.Count)
+            {
+                kept.Add(row);
+                continue;
+            }
+
+            if (actions.Count >= MaxTransactionActions)
+            {
+                later.AddRange(row.Items.Where(i => delivered.Contains(i.Id)).Select(i => i.Id));
+                kept.Add(row);
+                continue;
+            }
+
+            if (remaining.Count == 0)
+            {
+                actions.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(pk, row.RowKey), ETag.All));
+                if (row.Blob is not null)
+                {
+                    removed.Add(row.Blob);
+                }
+
+                continue;
+            }
+
+            var items = JsonSerializer.Serialize(remaining.Select(OutboxDto.From), StoreJson.Options);
+            if (Encoding.UTF8.GetByteCount(items) <= _inlineLimit)
+            {
+                // Replace drops the old blob reference; the blob itself goes after the commit.
+                actions.Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace,
+                    new TableEntity(pk, row.RowKey) { ["Count"] = remaining.Count, ["Items"] = items }, ETag.All));
+                if (row.Blob is not null)
+                {
+                    removed.Add(row.Blob);
+                }
+
+                kept.Add(row with { Items = remaining, Blob = null });
+            }
+            else
+            {
+                kept.Add(row with { Items = remaining });
+            }
+        }
+
+        return (kept, removed, later);
     }
 
     public async Task MarkDeliveredAsync(string runId, IReadOnlyList<string> outboxIds, CancellationToken cancellationToken)
@@ -369,6 +460,12 @@ internal sealed class TableRunStore : IRunStore
     public async Task SavePipelineAsync(PipelineVersion pipeline, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
+        if (_savedPipelines.ContainsKey(pipeline.ContentHash))
+        {
+            // Versions are immutable and never deleted: one write per process and version is enough.
+            return;
+        }
+
         await _ensure(cancellationToken).ConfigureAwait(false);
         var entity = new TableEntity(IndexPipelinePartition, TableKeys.Encode(pipeline.ContentHash))
         {
@@ -390,6 +487,8 @@ internal sealed class TableRunStore : IRunStore
         {
             // Same content hash: already stored, nothing to do.
         }
+
+        _savedPipelines.TryAdd(pipeline.ContentHash, 0);
     }
 
     public async Task<PipelineVersion?> GetPipelineAsync(string contentHash, CancellationToken cancellationToken)

@@ -72,6 +72,11 @@ internal sealed class SqliteRunStore(SqliteDatabase db) : IRunStore
                     ("$id", commit.RunId), ("$seq", e.Sequence), ("$type", e.Type), ("$event", e.EventJson), ("$at", e.At.UtcTicks));
             }
 
+            foreach (var id in commit.Delivered)
+            {
+                d.Exec("DELETE FROM outbox WHERE run_id = $run AND id = $id", ("$run", commit.RunId), ("$id", id));
+            }
+
             foreach (var o in commit.Outbox)
             {
                 d.Exec("INSERT OR REPLACE INTO outbox (run_id, id, target, body, visible_at) VALUES ($id, $oid, $target, $body, $visible)",

@@ -23,6 +23,9 @@ public abstract class EngineScenarioTests : IAsyncLifetime
 
     protected abstract IBackend OpenBackend();
 
+    /// <summary>Every scenario runs twice: with attempts going through the work queue, and with built-in steps run inline.</summary>
+    protected virtual bool Inline => false;
+
     public Task InitializeAsync()
     {
         Directory.CreateDirectory(Dir);
@@ -50,12 +53,16 @@ public abstract class EngineScenarioTests : IAsyncLifetime
     }
 
     internal RunEngine Engine(IBackend? backend = null, RunEngineOptions? options = null, params ITaskExecutor[] extra)
+        => Engine(backend, options, null, extra);
+
+    internal RunEngine Engine(IBackend? backend, RunEngineOptions? options, bool? inline, params ITaskExecutor[] extra)
     {
         var registry = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, Counter, new FailOnceStep()]);
         var o = (options ?? new RunEngineOptions()) with
         {
             WorkRoot = Path.Combine(Dir, "work"),
             Executors = [new BuiltinExecutor(registry), .. extra],
+            InlineBuiltins = inline ?? (Inline || options?.InlineBuiltins == true),
         };
         return new RunEngine(backend ?? Backend(), o);
     }
@@ -321,8 +328,9 @@ public abstract class EngineScenarioTests : IAsyncLifetime
     [Fact]
     public async Task DeliveryFailureAfterCommit_IsRepairedFromTheOutbox()
     {
+        // Attempts go through the work queue here (inline attempts send nothing to it; see the Inline_ tests).
         var flaky = new FlakyBackend(Backend(), failSends: [2, 3]);
-        var engine = Engine(flaky);
+        var engine = Engine(flaky, null, inline: false);
         var state = await RunAsync(engine, FanOutFanIn(5, "count"));
         Assert.Equal(RunStatus.Succeeded, state.Status);
         Assert.Equal(2, flaky.Failures);
@@ -360,7 +368,18 @@ public abstract class EngineScenarioTests : IAsyncLifetime
         }
 
         var runs = new[] { first }.Concat(others).Select(e => Worker(e, 3).RunUntilCompleteAsync(runId, cts.Token)).ToList();
-        var states = await Task.WhenAll(runs);
+        RunState[] states;
+        try
+        {
+            states = await Task.WhenAll(runs);
+        }
+        catch (OperationCanceledException)
+        {
+            var st = (await first.GetRunAsync(runId, default))!;
+            var stored = (await first.Backend.Store.LoadAsync(runId, default))!;
+            var open = string.Join(", ", st.Tasks.Values.Where(t => t.Status != TaskStatus.Succeeded).Select(t => $"{t.TaskKey}:{t.Status}:{t.DispatchId}"));
+            throw new InvalidOperationException($"The run did not finish in time: status={st.Status} version={st.Version} pending={stored.PendingOutbox.Count} work={await first.Backend.Work.CountAsync(default)} control={await first.Backend.Control.CountAsync(default)} open=[{open}]");
+        }
         Assert.All(states, s => Assert.Equal(RunStatus.Succeeded, s.Status));
         Assert.Equal(200, Counter.Executions.Count);
         Assert.All(Counter.Executions, kv => Assert.Equal(1, kv.Value));
@@ -400,6 +419,103 @@ public abstract class EngineScenarioTests : IAsyncLifetime
         Assert.Equal(3, state.Tasks.Keys.Count(k => k.StartsWith("items[", StringComparison.Ordinal)));
     }
 
+    [Fact]
+    public async Task Inline_RunsBuiltinStepsWithoutWorkerOrWorkQueue_AndLeavesNoOutbox()
+    {
+        var counting = new FlakyBackend(Backend(), failSends: []);
+        var engine = Engine(counting, null, inline: true);
+        var finished = new TaskCompletionSource<NotifyRunFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
+        engine.RunFinished += n => finished.TrySetResult(n);
+        using var cts = new CancellationTokenSource(Limit);
+        var request = FanOutFanIn(30, "count");
+        var runId = await engine.StartRunAsync(request, cts.Token);
+
+        // No LocalWorker: the engine runs the attempts itself and commits their results.
+        Assert.Equal(RunStatus.Succeeded, (await finished.Task.WaitAsync(cts.Token)).Status);
+        var state = (await engine.GetRunAsync(runId, cts.Token))!;
+        Assert.All(state.Tasks.Values, t => Assert.Equal((TaskStatus.Succeeded, 1), (t.Status, t.Attempt)));
+        Assert.Equal(0, counting.Sends);
+        Assert.Equal(30, Counter.Executions.Count);
+        Assert.All(Counter.Executions.Values, n => Assert.Equal(1, n));
+        Assert.Empty((await counting.Store.LoadAsync(runId, cts.Token))!.PendingOutbox);
+        Assert.Equal(32, (await engine.ReadJournalAsync(runId, cts.Token)).OfType<TaskSucceeded>().Count());
+        await AssertReplaysAsync(engine, request, state);
+    }
+
+    [Fact]
+    public async Task Inline_HostStopsMidTask_PendingDispatchIsRecoveredAndRunsUnderTheSameDispatchId()
+    {
+        var request = Request("inline-crash", [Step("a", "count"), Step("nap", "sleep", new { duration = "400ms" }, "a"), Step("z", "count", null, "nap")]);
+        var first = Engine(FirstBackend(), new RunEngineOptions { ClaimDuration = TimeSpan.FromMilliseconds(300) }, inline: true);
+        using var stop = new CancellationTokenSource();
+        using var cts = new CancellationTokenSource(Limit);
+        var runId = await first.StartRunAsync(request, stop.Token);
+        while ((await first.GetRunAsync(runId, cts.Token))!.Tasks["nap"].Status is not (TaskStatus.Dispatched or TaskStatus.Running))
+        {
+            await Task.Delay(5, cts.Token);
+        }
+
+        // The host stops while `nap` runs inline: its dispatch stays in the outbox, nothing is reported.
+        await stop.CancelAsync();
+        var napDispatch = (await first.GetRunAsync(runId, cts.Token))!.Tasks["nap"].DispatchId;
+        Assert.Contains((await FirstBackend().Store.LoadAsync(runId, cts.Token))!.PendingOutbox, o => o.Target == OutboxTarget.Work);
+
+        // Another host recovers the pending dispatch through the work queue and finishes the run.
+        var second = Engine(SharedBackend(), new RunEngineOptions { ClaimDuration = TimeSpan.FromMilliseconds(300) }, inline: false);
+        second.RegisterSpec(request.Spec with { ContentHash = (await first.GetRunAsync(runId, cts.Token))!.PipelineHash });
+        var state = await Worker(second).RunUntilCompleteAsync(runId, cts.Token);
+        Assert.Equal(RunStatus.Succeeded, state.Status);
+        Assert.Equal((1, napDispatch), (state.Tasks["nap"].Attempt, state.Tasks["nap"].DispatchId));
+        Assert.All(Counter.ByTask.Values, n => Assert.Equal(1, n));
+        var journal = await second.ReadJournalAsync(runId, cts.Token);
+        Assert.Single(journal.OfType<TaskDispatched>(), d => d.TaskKey == "nap");
+        Assert.Equal(3, journal.OfType<TaskSucceeded>().Count());
+        Assert.Empty((await SharedBackend().Store.LoadAsync(runId, cts.Token))!.PendingOutbox);
+        await AssertReplaysAsync(second, request, state);
+    }
+
+    [Fact]
+    public async Task Inline_ExpiredClaimOfAnAppliedAttempt_IsNotExecutedAgain()
+    {
+        var request = Request("inline-claim", [Step("a", "count"), Step("nap", "sleep", new { duration = "2s" }, "a")]);
+        var engine = Engine(null, new RunEngineOptions { ClaimDuration = TimeSpan.FromMilliseconds(100) }, inline: true);
+        using var cts = new CancellationTokenSource(Limit);
+        var runId = await engine.StartRunAsync(request, cts.Token);
+        RunState state;
+        while ((state = (await engine.GetRunAsync(runId, cts.Token))!).Tasks["a"].Status != TaskStatus.Succeeded)
+        {
+            await Task.Delay(5, cts.Token);
+        }
+
+        // A copy of a's work message (say, delivered by another process before a's result commit) arrives after
+        // a's claim expired: the run already holds the result, so the attempt is skipped, not run again.
+        await Task.Delay(150, cts.Token);
+        var a = state.Tasks["a"];
+        var copy = new WorkMessage(new TaskWorkItem
+        {
+            RunId = runId, TaskKey = "a", StepId = "a", Attempt = a.Attempt, DispatchId = a.DispatchId!,
+            PipelineName = state.PipelineName, PipelineHash = state.PipelineHash, Executor = ExecutorKind.Builtin, Uses = "count",
+        });
+        var result = await engine.ExecuteWorkAsync(copy, cts.Token);
+        Assert.Equal(WorkResultKind.Skipped, result.Kind);
+        Assert.Equal(1, Counter.ByTask["a"]);
+        await engine.CancelRunAsync(runId, "test over", cts.Token);
+    }
+
+    [Fact]
+    public async Task Inline_ResultCommitFails_ResultsGoThroughTheControlQueue()
+    {
+        var failing = new FailingCommitsBackend(Backend(), failCommits: [2, 3]);
+        var engine = Engine(failing, null, inline: true);
+        var request = FanOutFanIn(6, "count");
+        var state = await RunAsync(engine, request);
+        Assert.Equal(RunStatus.Succeeded, state.Status);
+        Assert.True(failing.Failures >= 2, $"only {failing.Failures} commits failed");
+        Assert.All(Counter.Executions.Values, n => Assert.Equal(1, n));
+        Assert.Equal(8, (await engine.ReadJournalAsync(state.RunId, default)).OfType<TaskSucceeded>().Count());
+        Assert.Empty((await failing.Store.LoadAsync(state.RunId, default))!.PendingOutbox);
+    }
+
     /// <summary>A backend for another worker on the same storage: a new connection, or (in memory) the same instance.</summary>
     protected virtual IBackend SharedBackend() => Backend();
 
@@ -426,6 +542,8 @@ internal sealed class FlakyBackend(IBackend inner, int[] failSends) : IBackend
 
     public int Failures => _work.Failures;
 
+    public int Sends => _work.Sends;
+
     public string Name => inner.Name;
 
     public IRunStore Store => inner.Store;
@@ -447,6 +565,8 @@ internal sealed class FlakyBackend(IBackend inner, int[] failSends) : IBackend
 
         public string Name => q.Name;
 
+        public int Sends => _sends;
+
         public Task SendAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken)
         {
             if (fail.Contains(Interlocked.Increment(ref _sends)))
@@ -467,5 +587,81 @@ internal sealed class FlakyBackend(IBackend inner, int[] failSends) : IBackend
         public Task AbandonAsync(LeasedMessage message, TimeSpan delay, CancellationToken cancellationToken) => q.AbandonAsync(message, delay, cancellationToken);
 
         public Task<int> CountAsync(CancellationToken cancellationToken) => q.CountAsync(cancellationToken);
+    }
+}
+
+public sealed class InMemoryInlineEngineTests : EngineScenarioTests
+{
+    protected override bool Inline => true;
+
+    protected override IBackend OpenBackend() => new InMemoryBackend();
+
+    protected override IBackend SharedBackend() => FirstBackend();
+}
+
+public sealed class SqliteInlineEngineTests : EngineScenarioTests
+{
+    protected override bool Inline => true;
+
+    protected override IBackend OpenBackend() => SqliteBackend.Open(Path.Combine(Dir, "db", "trainyard.db"));
+}
+
+/// <summary>A backend whose run store fails the given commits (1-based) with an I/O error, as a store outage would.</summary>
+internal sealed class FailingCommitsBackend(IBackend inner, int[] failCommits) : IBackend
+{
+    private readonly FailingStore _store = new(inner.Store, failCommits);
+
+    public int Failures => _store.Failures;
+
+    public string Name => inner.Name;
+
+    public IRunStore Store => _store;
+
+    public IMessageQueue Control => inner.Control;
+
+    public IMessageQueue Work => inner.Work;
+
+    public IArtifactStore Artifacts => inner.Artifacts;
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private sealed class FailingStore(IRunStore s, int[] fail) : IRunStore
+    {
+        private int _commits;
+        private int _failures;
+
+        public int Failures => _failures;
+
+        public Task<string> CommitAsync(RunCommit commit, CancellationToken cancellationToken)
+        {
+            if (fail.Contains(Interlocked.Increment(ref _commits)))
+            {
+                Interlocked.Increment(ref _failures);
+                throw new IOException("simulated store outage");
+            }
+
+            return s.CommitAsync(commit, cancellationToken);
+        }
+
+        public Task<StoredRun?> LoadAsync(string runId, CancellationToken cancellationToken) => s.LoadAsync(runId, cancellationToken);
+
+        public Task MarkDeliveredAsync(string runId, IReadOnlyList<string> outboxIds, CancellationToken cancellationToken) => s.MarkDeliveredAsync(runId, outboxIds, cancellationToken);
+
+        public Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(string runId, CancellationToken cancellationToken) => s.ReadJournalAsync(runId, cancellationToken);
+
+        public Task<IReadOnlyList<RunSummary>> ListRunsAsync(RunQuery query, CancellationToken cancellationToken) => s.ListRunsAsync(query, cancellationToken);
+
+        public Task DeleteRunAsync(string runId, CancellationToken cancellationToken) => s.DeleteRunAsync(runId, cancellationToken);
+
+        public Task SavePipelineAsync(PipelineVersion pipeline, CancellationToken cancellationToken) => s.SavePipelineAsync(pipeline, cancellationToken);
+
+        public Task<PipelineVersion?> GetPipelineAsync(string contentHash, CancellationToken cancellationToken) => s.GetPipelineAsync(contentHash, cancellationToken);
+
+        public Task<IReadOnlyList<PipelineVersion>> ListPipelinesAsync(string? name, CancellationToken cancellationToken) => s.ListPipelinesAsync(name, cancellationToken);
+
+        public Task<KeyValueEntry?> GetValueAsync(string scope, string key, CancellationToken cancellationToken) => s.GetValueAsync(scope, key, cancellationToken);
+
+        public Task<string?> TryPutValueAsync(string scope, string key, string value, string? expectedETag, CancellationToken cancellationToken)
+            => s.TryPutValueAsync(scope, key, value, expectedETag, cancellationToken);
     }
 }

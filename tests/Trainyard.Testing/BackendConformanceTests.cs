@@ -124,6 +124,71 @@ public abstract class BackendConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Commit_WithDelivered_RemovesThoseOutboxItemsInTheSameCommit()
+    {
+        var store = Backend.Store;
+        var etag1 = await store.CommitAsync(Commit("run-dl", null, "s1", 1, ["a1", "a2", "a3"]), default);
+        var etag2 = await store.CommitAsync(Commit("run-dl", etag1, "s2", 2, ["b1"]) with { Delivered = ["a1", "a3", "unknown"] }, default);
+        Assert.Equal(["a2", "b1"], (await store.LoadAsync("run-dl", default))!.PendingOutbox.Select(o => o.Id).Order());
+
+        // A fresh connection (a process that never saw the outbox) removes items the same way.
+        var reopened = await ReopenAsync(Backend);
+        var etag3 = await reopened.Store.CommitAsync(Commit("run-dl", etag2, "s3", 3, []) with { Delivered = ["a2", "b1"] }, default);
+        var loaded = await reopened.Store.LoadAsync("run-dl", default);
+        Assert.Equal(etag3, loaded!.ETag);
+        Assert.Empty(loaded.PendingOutbox);
+        if (!ReferenceEquals(reopened, Backend))
+        {
+            await reopened.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Commit_WithDeliveredAndStaleETag_RemovesNothing()
+    {
+        var store = Backend.Store;
+        var etag1 = await store.CommitAsync(Commit("run-ds", null, "s1", 1, ["a1", "a2"]), default);
+        await store.CommitAsync(Commit("run-ds", etag1, "s2", 2, []), default);
+        await Assert.ThrowsAsync<ConcurrencyException>(() => store.CommitAsync(Commit("run-ds", etag1, "stale", 3, ["x"]) with { Delivered = ["a1", "a2"] }, default));
+        var loaded = await store.LoadAsync("run-ds", default);
+        Assert.Equal("s2", loaded!.SnapshotJson);
+        Assert.Equal(["a1", "a2"], loaded.PendingOutbox.Select(o => o.Id));
+    }
+
+    [Fact]
+    public async Task Commit_DeliveringItemsAnotherProcessAlreadyRemoved_StillCommits()
+    {
+        var store = Backend.Store;
+        var etag1 = await store.CommitAsync(Commit("run-dr", null, "s1", 1, ["a1"]), default);
+        await store.LoadAsync("run-dr", default);
+        var other = await ReopenAsync(Backend);
+        await other.Store.MarkDeliveredAsync("run-dr", ["a1"], default);
+
+        // The first connection still believes a1 is pending: its commit must not fail for good (a conflict that a
+        // reload resolves is allowed) and must leave the outbox empty.
+        string etag2;
+        try
+        {
+            etag2 = await store.CommitAsync(Commit("run-dr", etag1, "s2", 2, []) with { Delivered = ["a1"] }, default);
+        }
+        catch (ConcurrencyException)
+        {
+            var reloaded = await store.LoadAsync("run-dr", default);
+            Assert.Equal(etag1, reloaded!.ETag);
+            etag2 = await store.CommitAsync(Commit("run-dr", reloaded.ETag, "s2", 2, []) with { Delivered = ["a1"] }, default);
+        }
+
+        var loaded = await store.LoadAsync("run-dr", default);
+        Assert.Equal(etag2, loaded!.ETag);
+        Assert.Equal("s2", loaded.SnapshotJson);
+        Assert.Empty(loaded.PendingOutbox);
+        if (!ReferenceEquals(other, Backend))
+        {
+            await other.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Journal_KeepsOrderAndContentAcrossCommits()
     {
         var store = Backend.Store;

@@ -67,6 +67,12 @@ public sealed record RunCommit
     /// <summary>Commands to deliver after the commit.</summary>
     public required IReadOnlyList<OutboxItem> Outbox { get; init; }
 
+    /// <summary>
+    /// Ids of pending outbox items removed in the same atomic commit (commands the runtime delivered in-process, e.g. a
+    /// task it ran inline whose result this commit records). Unknown ids are ignored, as by <see cref="IRunStore.MarkDeliveredAsync"/>.
+    /// </summary>
+    public IReadOnlyList<string> Delivered { get; init; } = [];
+
     /// <summary>Listing fields, kept beside the snapshot.</summary>
     public required RunSummary Summary { get; init; }
 }

@@ -43,6 +43,11 @@ public sealed class InMemoryRunStore : IRunStore
             r.ETag = (++_etag).ToString(CultureInfo.InvariantCulture);
             r.Snapshot = commit.SnapshotJson;
             r.Journal.AddRange(commit.NewEntries);
+            foreach (var id in commit.Delivered)
+            {
+                r.Outbox.Remove(id);
+            }
+
             foreach (var o in commit.Outbox)
             {
                 r.Outbox[o.Id] = o;
