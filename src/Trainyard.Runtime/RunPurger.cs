@@ -1,3 +1,5 @@
+using System.Text.Json;
+using Trainyard.Core.Engine;
 using Trainyard.Runtime.Contracts;
 
 namespace Trainyard.Runtime;
@@ -65,7 +67,9 @@ public static class RunPurger
                 foreach (var run in batch)
                 {
                     var artifacts = await DeleteRunAsync(backend, run.RunId, options.DryRun, cancellationToken).ConfigureAwait(false);
-                    progress?.Report(new PurgeProgress(run.RunId, run.Status, artifacts, ++done));
+                    // Counted outside the ?. call: with no progress sink the whole argument list would be skipped.
+                    done++;
+                    progress?.Report(new PurgeProgress(run.RunId, run.Status, artifacts, done));
                 }
 
                 await Task.Delay(options.Pause, time, cancellationToken).ConfigureAwait(false);
@@ -93,6 +97,14 @@ public static class RunPurger
             await backend.Artifacts.DeleteAsync(path, cancellationToken).ConfigureAwait(false);
         }
 
+        // The dispatch records (claims, cancel flags, "done" marks) live as long as the journal that names them.
+        var dispatches = (await backend.Store.ReadJournalAsync(runId, cancellationToken).ConfigureAwait(false))
+            .Where(e => e.Type == nameof(TaskDispatched))
+            .Select(e => JsonSerializer.Deserialize<RunEvent>(e.EventJson, EngineJson.Options))
+            .OfType<TaskDispatched>()
+            .Select(d => d.DispatchId)
+            .ToList();
+        await backend.Store.DeleteValuesAsync(DispatchRecords.Scope, dispatches, cancellationToken).ConfigureAwait(false);
         await backend.Store.DeleteRunAsync(runId, cancellationToken).ConfigureAwait(false);
         return paths.Count;
     }

@@ -661,6 +661,32 @@ internal sealed class TableRunStore : IRunStore
         return new OutboxRow(row.RowKey, LargeValues.BlobName(row, "Items"), items);
     }
 
+    public async Task DeleteValuesAsync(string scope, IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(scope);
+        ArgumentNullException.ThrowIfNull(keys);
+        await _ensure(cancellationToken).ConfigureAwait(false);
+        var pk = TableKeys.Encode(scope);
+        foreach (var chunk in keys.Distinct(StringComparer.Ordinal).Chunk(MaxTransactionActions))
+        {
+            try
+            {
+                // One scope is one partition: up to 100 deletes per request.
+                await _values.SubmitTransactionAsync(
+                    chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(pk, TableKeys.Encode(k)), ETag.All)),
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch (TableTransactionFailedException e) when (e.Status == 404)
+            {
+                // Some were gone already (a transaction fails as a whole): delete the rest one by one.
+                foreach (var key in chunk)
+                {
+                    await DeleteRowAsync(_values, pk, TableKeys.Encode(key), cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
     private static async Task DeleteRowAsync(TableClient table, string pk, string rk, CancellationToken cancellationToken)
     {
         try

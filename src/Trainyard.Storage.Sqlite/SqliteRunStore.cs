@@ -203,6 +203,26 @@ internal sealed class SqliteRunStore(SqliteDatabase db) : IRunStore
         }));
     }
 
+    public Task DeleteValuesAsync(string scope, IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        if (keys.Count == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        db.InTransaction(d =>
+        {
+            foreach (var key in keys)
+            {
+                d.Exec("DELETE FROM kv WHERE scope = $scope AND key = $key", ("$scope", scope), ("$key", key));
+            }
+
+            return 0;
+        });
+        return Task.CompletedTask;
+    }
+
     private static PipelineVersion ReadPipeline(SqliteDataReader r)
         => new(r.GetString(0), r.GetString(1), r.GetString(2), FromTicks(r.GetInt64(3))) { Source = r.IsDBNull(4) ? null : r.GetString(4) };
 

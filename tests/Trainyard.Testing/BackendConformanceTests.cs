@@ -256,6 +256,29 @@ public abstract class BackendConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KeyValue_DeleteValues_RemovesThoseKeysOnlyAndIgnoresUnknownOnes()
+    {
+        var store = Backend.Store;
+        var keys = Enumerable.Range(0, 130).Select(i => $"d{i:D3}").ToList();
+        foreach (var k in keys)
+        {
+            Assert.NotNull(await store.TryPutValueAsync("dispatch", k, "done|w|1", null, default));
+        }
+
+        Assert.NotNull(await store.TryPutValueAsync("other", "d000", "keep", null, default));
+        await store.DeleteValuesAsync("dispatch", [.. keys.Take(120), "unknown"], default);
+        await store.DeleteValuesAsync("dispatch", ["d000", "d001"], default);
+        foreach (var k in keys.Take(120))
+        {
+            Assert.Null(await store.GetValueAsync("dispatch", k, default));
+        }
+
+        Assert.Equal("done|w|1", (await store.GetValueAsync("dispatch", "d125", default))?.Value);
+        Assert.Equal("keep", (await store.GetValueAsync("other", "d000", default))?.Value);
+        Assert.NotNull(await store.TryPutValueAsync("dispatch", "d000", "again", null, default));
+    }
+
+    [Fact]
     public async Task KeyValue_ConditionalPut()
     {
         var store = Backend.Store;

@@ -44,6 +44,9 @@ public interface IRunStore
     /// Writes a small keyed value if its ETag matches (null: must not exist). Returns the new ETag, or null on conflict.
     /// </summary>
     Task<string?> TryPutValueAsync(string scope, string key, string value, string? expectedETag, CancellationToken cancellationToken);
+
+    /// <summary>Deletes keyed values whatever their ETags (idempotent: unknown keys are ignored).</summary>
+    Task DeleteValuesAsync(string scope, IReadOnlyList<string> keys, CancellationToken cancellationToken);
 }
 
 /// <summary>A loaded run.</summary>

@@ -171,6 +171,21 @@ public sealed class InMemoryRunStore : IRunStore
         }
     }
 
+    /// <inheritdoc />
+    public Task DeleteValuesAsync(string scope, IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        lock (_gate)
+        {
+            foreach (var key in keys)
+            {
+                _values.Remove((scope, key));
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
     private sealed class RunRecord
     {
         public string ETag { get; set; } = "";
