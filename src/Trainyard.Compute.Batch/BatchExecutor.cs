@@ -16,8 +16,11 @@ namespace Trainyard.Compute.Batch;
 /// to a couple of minutes) until the task completed, never blocking an invocation for the task's run time.
 /// The task sees the same layout as the local executor: `in/{step}/…` inputs, `out/` outputs (with `outputs.json`
 /// for small values), TRAINYARD_* variables.
+/// A cancelled call does not stop the Batch task (the host may just be shutting down; the next poll goes on): the
+/// runtime calls <see cref="CancelAttemptAsync"/> when the attempt itself was cancelled, and
+/// <see cref="RunFinishedAsync"/> when the run is over, which terminates the run's job and anything still in it.
 /// </summary>
-public sealed partial class BatchExecutor : ITaskExecutor
+public sealed partial class BatchExecutor : IRemoteTaskExecutor
 {
     /// <summary>Output: exit code of the task's command.</summary>
     public const string ExitCodeOutput = "batch_exit_code";
@@ -33,7 +36,6 @@ public sealed partial class BatchExecutor : ITaskExecutor
 
     private const string OutputsFileName = "outputs.json";
     private const int MaxOutputsJsonBytes = 64 * 1024;
-    private static readonly TimeSpan TerminateBudget = TimeSpan.FromSeconds(30);
 
     private readonly BatchOptions _options;
     private readonly BatchClient _client;
@@ -77,22 +79,14 @@ public sealed partial class BatchExecutor : ITaskExecutor
             : null;
         state ??= new BatchPollState(BatchIds.ForRun(_options.JobIdPrefix, work.RunId), BatchIds.ForDispatch(work.DispatchId), pool, 0, 0);
 
-        try
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            return state.Poll == 0
-                ? await StartAsync(context, state, cancellationToken).ConfigureAwait(false)
-                : await PollAsync(context, state, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            await TerminateAsync(context, state).ConfigureAwait(false);
-            throw;
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        return state.Poll == 0
+            ? await StartAsync(context, state, cancellationToken).ConfigureAwait(false)
+            : await PollAsync(context, state, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Terminates the Batch task of an attempt (run cancelled, or the attempt abandoned); safe to call twice.</summary>
-    public async Task CancelAsync(TaskWorkItem work, CancellationToken cancellationToken)
+    /// <summary>Terminates the Batch task of an attempt (run cancelled, or the attempt timed out); safe to call twice.</summary>
+    public async Task CancelAttemptAsync(TaskWorkItem work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
         var jobId = BatchIds.ForRun(_options.JobIdPrefix, work.RunId);
@@ -101,9 +95,16 @@ public sealed partial class BatchExecutor : ITaskExecutor
         LogTerminated(_logger, jobId, taskId);
     }
 
-    /// <summary>Terminates a run's Batch job (and any task still running in it); call when a run finished or was cancelled.</summary>
-    public Task TerminateRunAsync(string runId, string reason, CancellationToken cancellationToken) =>
-        _client.TerminateJobAsync(BatchIds.ForRun(_options.JobIdPrefix, runId), reason, cancellationToken);
+    /// <summary>
+    /// Terminates a finished run's Batch job, and with it any task still running (a cancelled run's, or a task whose
+    /// result no longer matters); Batch keeps the completed job and its tasks for inspection. Safe to call twice.
+    /// </summary>
+    public async Task RunFinishedAsync(string runId, RunStatus status, CancellationToken cancellationToken)
+    {
+        var jobId = BatchIds.ForRun(_options.JobIdPrefix, runId);
+        await _client.TerminateJobAsync(jobId, $"trainyard run {status.ToString().ToLowerInvariant()}", cancellationToken).ConfigureAwait(false);
+        LogJobTerminated(_logger, jobId, runId);
+    }
 
     /// <summary>The task Trainyard sends for an attempt (public so it can be inspected and tested).</summary>
     public BatchTaskSpec BuildTaskSpec(TaskWorkItem work, string taskId)
@@ -417,22 +418,6 @@ public sealed partial class BatchExecutor : ITaskExecutor
     private TaskOutcome.Pending Pending(TaskWorkItem work, BatchPollState state) =>
         new(PollDelay(work.DispatchId, state.Poll), JsonSerializer.SerializeToElement(state, BatchJson.Options));
 
-    private async Task TerminateAsync(TaskExecutionContext context, BatchPollState state)
-    {
-        // The caller's token is already cancelled; terminating still needs a bounded budget of its own.
-        using var budget = new CancellationTokenSource(TerminateBudget);
-        try
-        {
-            await _client.TerminateTaskAsync(state.JobId, state.TaskId, budget.Token).ConfigureAwait(false);
-            LogTerminated(_logger, state.JobId, state.TaskId);
-            await context.Log($"[trainyard] cancelled: terminated Batch task {state.TaskId}", budget.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is BatchException or OperationCanceledException or IOException)
-        {
-            LogTerminateFailed(_logger, state.JobId, state.TaskId, e.Message);
-        }
-    }
-
     /// <summary>Groups upstream artifacts by the attempt folder they came from: (target folder under in/, blob prefix).</summary>
     private IEnumerable<(string Target, string BlobDir)> InputGroups(TaskWorkItem work)
     {
@@ -482,8 +467,8 @@ public sealed partial class BatchExecutor : ITaskExecutor
     [LoggerMessage(EventId = 7003, Level = LogLevel.Information, Message = "Terminated Batch task {TaskId} in job {JobId}")]
     private static partial void LogTerminated(ILogger logger, string jobId, string taskId);
 
-    [LoggerMessage(EventId = 7004, Level = LogLevel.Warning, Message = "Could not terminate Batch task {TaskId} in job {JobId}: {Reason}")]
-    private static partial void LogTerminateFailed(ILogger logger, string jobId, string taskId, string reason);
+    [LoggerMessage(EventId = 7004, Level = LogLevel.Information, Message = "Terminated Batch job {JobId} of finished run {RunId}")]
+    private static partial void LogJobTerminated(ILogger logger, string jobId, string runId);
 }
 
 /// <summary>What the executor keeps between polls (the work message's ResumeState).</summary>

@@ -19,11 +19,14 @@ internal static class EngineFactory
             new BuiltinExecutor(steps, services, time),
             new LocalProcessExecutor(),
         };
+        var loggers = services.GetRequiredService<ILoggerFactory>();
+        var missing = AzureServices.AddBatch(executors, settings, loggers);
         return new RunEngine(services.GetRequiredService<IBackend>(), new RunEngineOptions
         {
             Time = time,
-            LoggerFactory = services.GetRequiredService<ILoggerFactory>(),
+            LoggerFactory = loggers,
             Executors = executors,
+            MissingExecutorHints = missing,
             SpecParser = v => registry.Spec(v) ?? throw new InvalidOperationException($"stored pipeline version {v.ContentHash} of '{v.Name}' no longer loads; push it again with `trainyard pipelines push`"),
             WorkRoot = settings.WorkDir,
         });

@@ -96,13 +96,13 @@ public sealed class BatchExecutorTests
     }
 
     [Fact]
-    public async Task Execute_Cancelled_TerminatesTheBatchTask()
+    public async Task Execute_CallCancelled_LeavesTheBatchTaskRunning_BecauseTheHostMayOnlyBeStopping()
     {
         await using var h = await BatchHarness.StartAsync();
         using var limit = new CancellationTokenSource(Limit);
-        var work = BatchHarness.Work("run-cancel", "train", ["sleep", "60"]);
+        var work = BatchHarness.Work("run-shutdown", "train", ["sleep", "60"]);
         var pending = Assert.IsType<TaskOutcome.Pending>(await h.Executor.ExecuteAsync(h.Context(work), limit.Token));
-        var jobId = h.JobId("run-cancel");
+        var jobId = h.JobId("run-shutdown");
         var taskId = BatchHarness.TaskId(work);
         await h.Batch.WaitForStateAsync(jobId, taskId, "running", limit.Token);
 
@@ -110,24 +110,49 @@ public sealed class BatchExecutorTests
         await cancelled.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => h.Executor.ExecuteAsync(h.Context(work, pending.State), cancelled.Token));
 
-        await h.Batch.WaitForStateAsync(jobId, taskId, "completed", limit.Token);
-        var json = h.Batch.FindJob(jobId)!.Tasks[taskId].ToJsonForTest();
-        Assert.Contains("TaskEnded", json, StringComparison.Ordinal);
-        Assert.Contains(h.Batch.Requests, r => r.Method == "POST" && r.Path.EndsWith("/terminate", StringComparison.Ordinal));
+        Assert.Equal("running", h.Batch.FindJob(jobId)!.Tasks[taskId].State);
+        Assert.DoesNotContain(h.Batch.Requests, r => r.Path.EndsWith("/terminate", StringComparison.Ordinal));
     }
 
     [Fact]
-    public async Task CancelAsync_StopsARunningTask()
+    public async Task CancelAttemptAsync_StopsARunningTask_AndIsIdempotent()
     {
         await using var h = await BatchHarness.StartAsync();
         using var cts = new CancellationTokenSource(Limit);
         var work = BatchHarness.Work("run-cancel2", "train", ["sleep", "60"]);
-        await h.Executor.ExecuteAsync(h.Context(work), cts.Token);
-        await h.Batch.WaitForStateAsync(h.JobId("run-cancel2"), BatchHarness.TaskId(work), "running", cts.Token);
+        var pending = Assert.IsType<TaskOutcome.Pending>(await h.Executor.ExecuteAsync(h.Context(work), cts.Token));
+        var (jobId, taskId) = (h.JobId("run-cancel2"), BatchHarness.TaskId(work));
+        await h.Batch.WaitForStateAsync(jobId, taskId, "running", cts.Token);
 
-        await h.Executor.CancelAsync(work, cts.Token);
+        await h.Executor.CancelAttemptAsync(work, cts.Token);
+        await h.Batch.WaitForStateAsync(jobId, taskId, "completed", cts.Token);
+        await h.Executor.CancelAttemptAsync(work, cts.Token);
+        await h.Executor.CancelAttemptAsync(BatchHarness.Work("run-never-started", "train", ["true"]), cts.Token);
 
-        await h.Batch.WaitForStateAsync(h.JobId("run-cancel2"), BatchHarness.TaskId(work), "completed", cts.Token);
+        Assert.Contains("TaskEnded", h.Batch.FindJob(jobId)!.Tasks[taskId].ToJsonForTest(), StringComparison.Ordinal);
+        var failed = Assert.IsType<TaskOutcome.Failed>(await h.Executor.ExecuteAsync(h.Context(work, pending.State), cts.Token));
+        Assert.NotEqual(0, failed.ExitCode);
+    }
+
+    [Fact]
+    public async Task RunFinishedAsync_TerminatesTheJobAndTasksStillRunning_AndIsIdempotent()
+    {
+        await using var h = await BatchHarness.StartAsync();
+        using var cts = new CancellationTokenSource(Limit);
+        var slow = BatchHarness.Work("run-over", "train", ["sleep", "60"]);
+        var quick = BatchHarness.Work("run-over", "prep", ["true"]);
+        Assert.IsType<TaskOutcome.Succeeded>(await h.RunToEndAsync(quick, cts.Token));
+        Assert.IsType<TaskOutcome.Pending>(await h.Executor.ExecuteAsync(h.Context(slow), cts.Token));
+        var jobId = h.JobId("run-over");
+        await h.Batch.WaitForStateAsync(jobId, BatchHarness.TaskId(slow), "running", cts.Token);
+
+        await h.Executor.RunFinishedAsync("run-over", RunStatus.Cancelled, cts.Token);
+        await h.Batch.WaitForStateAsync(jobId, BatchHarness.TaskId(slow), "completed", cts.Token);
+        Assert.Equal("completed", h.Batch.FindJob(jobId)!.State);
+        await h.Executor.RunFinishedAsync("run-over", RunStatus.Cancelled, cts.Token);
+        await h.Executor.RunFinishedAsync("run-without-batch-job", RunStatus.Succeeded, cts.Token);
+
+        Assert.Equal(3, h.Batch.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/terminate", StringComparison.Ordinal) && !r.Path.Contains("/tasks/", StringComparison.Ordinal)));
     }
 
     [Fact]
