@@ -310,6 +310,7 @@ public sealed partial class BatchExecutor : IRemoteTaskExecutor
         outputs[RequeueOutput] = JsonSerializer.SerializeToElement(state.RequeueCount);
         outputs[ExitCodeOutput] = JsonSerializer.SerializeToElement(exitCode ?? 0);
         outputs[PoolOutput] = JsonSerializer.SerializeToElement(pool);
+        outputs[BatchCost.TaskIdOutput] = JsonSerializer.SerializeToElement(state.TaskId);
         return new TaskOutcome.Succeeded(new TaskResult { Outputs = outputs, Artifacts = artifacts });
     }
 

@@ -306,16 +306,19 @@ public sealed class BatchExecutorTests
     }
 
     [Fact]
-    public void RunTotal_SumsTaskCosts()
+    public void OwnValue_CountsOnlyOutputsOfTheTasksOwnBatchTask()
     {
-        var outputs = new[]
+        Dictionary<string, JsonElement> Outputs(string dispatchId) => new()
         {
-            new Dictionary<string, JsonElement> { [BatchCost.CostOutput] = JsonSerializer.SerializeToElement(0.25) },
-            new Dictionary<string, JsonElement> { ["auc"] = JsonSerializer.SerializeToElement(0.9) },
-            new Dictionary<string, JsonElement> { [BatchCost.CostOutput] = JsonSerializer.SerializeToElement(1.5) },
+            [BatchCost.CostOutput] = JsonSerializer.SerializeToElement(0.25),
+            [BatchCost.TaskIdOutput] = JsonSerializer.SerializeToElement(BatchIds.ForDispatch(dispatchId)),
         };
 
-        Assert.Equal(1.75, BatchCost.RunTotal(outputs));
+        Assert.Equal(0.25, BatchCost.OwnValue("r:train[0]:1", Outputs("r:train[0]:1"), BatchCost.CostOutput));
+        Assert.Null(BatchCost.OwnValue("r:select-best:1", Outputs("r:train[0]:1"), BatchCost.CostOutput));
+        Assert.Null(BatchCost.OwnValue("r:train[0]:1", Outputs("r:train[0]:1"), BatchCost.NodeSecondsOutput));
+        Assert.Null(BatchCost.OwnValue(null, Outputs("r:train[0]:1"), BatchCost.CostOutput));
+        Assert.Null(BatchCost.OwnValue("r:prep:1", new Dictionary<string, JsonElement> { ["auc"] = JsonSerializer.SerializeToElement(0.9) }, BatchCost.CostOutput));
     }
 
     [Fact]
