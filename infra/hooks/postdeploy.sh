@@ -6,7 +6,9 @@
 #  2. Registers the sample pipelines in the Azure store with `trainyard pipelines push` (content-hashed versions:
 #     pushing an unchanged file again changes nothing), signed in as you (az login / azd auth login).
 # Needs: az (logged in to the azd subscription), dotnet. Values come from the azd environment (main.bicep outputs).
-# Set TRAINYARD_PUSH_SAMPLES=false to skip step 2.
+# Optional: TRAINYARD_PUSH_SAMPLES=false skips step 2; TRAINYARD_SAMPLES_STORE registers them in another store (same
+# syntax as --store); TRAINYARD_CLI is the command that runs the CLI (default: build src/Trainyard.Cli into a temp folder);
+# TRAINYARD_KEY_WAIT_ATTEMPTS/_SECONDS (30 x 10 s) and TRAINYARD_PUSH_RETRIES/_RETRY_SECONDS (8 x 20 s) bound the waits.
 set -eu
 
 need() {
@@ -36,17 +38,17 @@ cd "$(dirname "$0")/../.."
 echo "postdeploy: waiting for the blobs_extension key of $AZURE_FUNCTION_APP_NAME ..."
 key=""
 attempt=0
-while [ "$attempt" -lt 30 ]; do
+while [ "$attempt" -lt "${TRAINYARD_KEY_WAIT_ATTEMPTS:-30}" ]; do
   key=$(az functionapp keys list --subscription "$AZURE_SUBSCRIPTION_ID" -g "$AZURE_RESOURCE_GROUP" -n "$AZURE_FUNCTION_APP_NAME" \
           --query "systemKeys.blobs_extension" -o tsv 2>/dev/null || true)
   [ -n "$key" ] && break
   # A scaled-to-zero app creates the key when its host starts: any request starts it.
   curl -s -o /dev/null --max-time 30 "$AZURE_FUNCTION_APP_URL/" || true
   attempt=$((attempt + 1))
-  sleep 10
+  sleep "${TRAINYARD_KEY_WAIT_SECONDS:-10}"
 done
 if [ -z "$key" ]; then
-  echo "postdeploy: the app has no blobs_extension key after 5 minutes. Check that OnBlobArrived is deployed and the host starts (Application Insights, or the portal's Functions list), then run: azd hooks run postdeploy" >&2
+  echo "postdeploy: the app has no blobs_extension key after $attempt attempts. Check that OnBlobArrived is deployed and the host starts (Application Insights, or the portal's Functions list), then run: azd hooks run postdeploy" >&2
   exit 1
 fi
 unset key
@@ -63,24 +65,29 @@ if [ "${TRAINYARD_PUSH_SAMPLES:-true}" = "false" ]; then
   echo "postdeploy: TRAINYARD_PUSH_SAMPLES=false; not registering the sample pipelines."
   exit 0
 fi
-store="azure:${AZURE_STORAGE_BLOB_ENDPOINT%/};TaskHub=$TRAINYARD_TASK_HUB"
-cli_dir=$(mktemp -d)
-trap 'rm -rf "$cli_dir"' EXIT
-dotnet build src/Trainyard.Cli -c Release -o "$cli_dir" -nologo -v q >/dev/null
+store="${TRAINYARD_SAMPLES_STORE:-azure:${AZURE_STORAGE_BLOB_ENDPOINT%/};TaskHub=$TRAINYARD_TASK_HUB}"
+cli="${TRAINYARD_CLI:-}"
+if [ -z "$cli" ]; then
+  cli_dir=$(mktemp -d)
+  trap 'rm -rf "$cli_dir"' EXIT
+  dotnet build src/Trainyard.Cli -c Release -o "$cli_dir" -nologo -v q >/dev/null
+  cli="$cli_dir/trainyard"
+fi
 for file in samples/*/pipeline.yaml; do
   # Role assignments made by this provision can take a few minutes to reach the storage data plane: retry 403s.
   attempt=0
   while :; do
     rc=0
-    "$cli_dir/trainyard" pipelines push "$file" --store "$store" || rc=$?
+    # $cli unquoted on purpose: it may be a command with arguments (dotnet path/trainyard.dll).
+    $cli pipelines push "$file" --store "$store" || rc=$?
     [ "$rc" -eq 0 ] && break
-    if [ "$rc" -eq 2 ] || [ "$attempt" -ge 8 ]; then
+    if [ "$rc" -eq 2 ] || [ "$attempt" -ge "${TRAINYARD_PUSH_RETRIES:-8}" ]; then
       echo "postdeploy: could not register $file (exit $rc). Your account needs Storage Blob/Table/Queue Data Contributor on the storage account (main.bicep grants them to AZURE_PRINCIPAL_ID)." >&2
       exit 1
     fi
     attempt=$((attempt + 1))
-    echo "postdeploy: push of $file failed (exit $rc); retrying in 20 s (role assignments may still be propagating) ..."
-    sleep 20
+    echo "postdeploy: push of $file failed (exit $rc); retrying in ${TRAINYARD_PUSH_RETRY_SECONDS:-20} s (role assignments may still be propagating) ..."
+    sleep "${TRAINYARD_PUSH_RETRY_SECONDS:-20}"
   done
 done
 echo "postdeploy: done. Upload data to the '$TRAINYARD_DATA_CONTAINER' container to start blob-triggered runs."

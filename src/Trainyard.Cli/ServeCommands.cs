@@ -114,15 +114,18 @@ internal sealed class LocalServe(ServeOptions options, CliOutput output)
             : new FolderBlobSource(options.WatchFolder);
         await blobs.SnapshotAsync(cancellationToken);
 
+        var since = DateTimeOffset.UtcNow;
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var ct = stopping.Token;
         var loops = new List<Task>
         {
-            TimerLoop(app, cancellationToken),
-            BlobLoop(app, blobs, cancellationToken),
-            SignalLoop(app, cli.Backend.Artifacts, cancellationToken),
-            QueueLoop(app, cli.Backend, cli.Backend.Control, "AdvanceRun", 8, cancellationToken),
-            QueueLoop(app, cli.Backend, cli.Backend.Work, "ExecuteTask", options.Workers, cancellationToken),
-            RunWatchLoop(cli.Backend.Store, DateTimeOffset.UtcNow, cancellationToken),
-            ExitWatch(app, cancellationToken),
+            Resilient("timer", c => TimerLoop(app, c), ct),
+            Resilient("blob", c => BlobLoop(app, blobs, c), ct),
+            Resilient("drift", c => SignalLoop(app, cli.Backend.Artifacts, c), ct),
+            Resilient("control", c => QueueLoop(app, cli.Backend, cli.Backend.Control, "AdvanceRun", 8, c), ct),
+            Resilient("work", c => QueueLoop(app, cli.Backend, cli.Backend.Work, "ExecuteTask", options.Workers, c), ct),
+            Resilient("run", c => RunWatchLoop(cli.Backend.Store, since, c), ct),
+            ExitWatch(app, ct),
         };
         var first = await Task.WhenAny(loops);
         var crashed = app.HasExited && !cancellationToken.IsCancellationRequested;
@@ -131,6 +134,8 @@ internal sealed class LocalServe(ServeOptions options, CliOutput output)
             output.Error($"serve stopped: {first.Exception!.InnerException!.Message}");
         }
 
+        // Whatever ended first (Ctrl+C, the app exiting, a loop failing), the other loops stop too.
+        await stopping.CancelAsync();
         Info("stopping: waiting for invocations in flight");
         await Task.WhenAll(loops.Select(l => l.ContinueWith(_ => { }, TaskScheduler.Default))).WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { }, TaskScheduler.Default);
         if (crashed)
@@ -141,6 +146,35 @@ internal sealed class LocalServe(ServeOptions options, CliOutput output)
 
         Info("stopped");
         return first.IsFaulted && !cancellationToken.IsCancellationRequested ? 1 : RunCommands.Ok;
+    }
+
+    /// <summary>Runs a loop again after an unexpected error (storage briefly unavailable, a locked file): serve keeps serving.</summary>
+    private async Task Resilient(string tag, Func<CancellationToken, Task> loop, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await loop(ct);
+                return;
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Info($"[{tag}] error: {ex.GetType().Name}: {ex.Message}; trying again in 5 s");
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(5), ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
     }
 
     private static async Task ExitWatch(FunctionHostDriver app, CancellationToken ct)
@@ -250,28 +284,51 @@ internal sealed class LocalServe(ServeOptions options, CliOutput output)
 
     private async Task QueueLoop(FunctionHostDriver app, IBackend backend, IMessageQueue queue, string function, int parallel, CancellationToken ct)
     {
-        using var slots = new SemaphoreSlim(parallel);
         var inFlight = new List<Task>();
-        while (!ct.IsCancellationRequested)
+        try
         {
-            inFlight.RemoveAll(t => t.IsCompleted);
-            var free = parallel - inFlight.Count;
-            IReadOnlyList<LeasedMessage> messages = free <= 0 ? [] : await queue.ReceiveAsync(free, Lease, ct);
-            foreach (var message in messages)
+            while (!ct.IsCancellationRequested)
             {
-                inFlight.Add(DeliverAsync(app, backend, queue, function, message, ct));
-            }
+                inFlight.RemoveAll(t => t.IsCompleted);
+                if (inFlight.Count >= parallel)
+                {
+                    // Every slot busy, as the host's batchSize allows: wait for one invocation to end.
+                    await Task.WhenAny(inFlight).WaitAsync(ct);
+                    continue;
+                }
 
-            if (messages.Count == 0)
-            {
-                await Task.WhenAny(Task.Delay(options.Poll, ct), inFlight.Count == parallel ? Task.WhenAny(inFlight) : Task.Delay(Timeout.Infinite, ct));
+                var messages = await queue.ReceiveAsync(parallel - inFlight.Count, Lease, ct);
+                foreach (var message in messages)
+                {
+                    inFlight.Add(DeliverAsync(app, backend, queue, function, message, ct));
+                }
+
+                if (messages.Count == 0)
+                {
+                    await Task.Delay(options.Poll, ct);
+                }
             }
         }
-
-        await Task.WhenAll(inFlight).WaitAsync(TimeSpan.FromSeconds(20), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
+        finally
+        {
+            await Task.WhenAll(inFlight).WaitAsync(TimeSpan.FromSeconds(20), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
     }
 
     private async Task DeliverAsync(FunctionHostDriver app, IBackend backend, IMessageQueue queue, string function, LeasedMessage message, CancellationToken ct)
+    {
+        try
+        {
+            await DeliverOnceAsync(app, backend, queue, function, message, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The lease runs out and the queue delivers the message again, as it would after a host crash.
+            Info($"[{queue.Name}] message {message.Id}: {ex.GetType().Name}: {ex.Message}; it is delivered again when its lease ends");
+        }
+    }
+
+    private async Task DeliverOnceAsync(FunctionHostDriver app, IBackend backend, IMessageQueue queue, string function, LeasedMessage message, CancellationToken ct)
     {
         using var renewing = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var current = message;

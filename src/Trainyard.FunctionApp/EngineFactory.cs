@@ -1,6 +1,7 @@
 using Trainyard.Compute.Local;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Builtins;
+using Trainyard.Runtime.Caching;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.Registry;
 
@@ -21,8 +22,11 @@ internal static class EngineFactory
         };
         var loggers = services.GetRequiredService<ILoggerFactory>();
         var missing = AzureServices.AddBatch(executors, settings, loggers);
-        return new RunEngine(services.GetRequiredService<IBackend>(), new RunEngineOptions
+        var backend = services.GetRequiredService<IBackend>();
+        return new RunEngine(backend, new RunEngineOptions
         {
+            // Same cache as the CLI's: `cache: true` steps reuse results across runs, instances and hosts of one store.
+            TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog, time),
             Time = time,
             LoggerFactory = loggers,
             Executors = executors,

@@ -93,6 +93,17 @@ public sealed class ServeTests(ITestOutputHelper log) : IDisposable
         Assert.All(all, r => Assert.Equal("succeeded", r.GetProperty("status").GetString(), ignoreCase: true));
         Assert.Empty(Directory.GetFiles(Path.Combine(_cli.WorkingDirectory, ".trainyard", "artifacts", "signals", "drift")));
 
+        // A malformed signal (no value, threshold, window...) is refused by OnDriftSignal and dead-lettered; nothing starts.
+        _cli.WriteFile(".trainyard/artifacts/signals/drift/bad-1.json", """{"signalId":"bad-1","model":"churn","metric":"psi"}""");
+        await ServeOutput.WaitForAsync(serve, @"\[drift\] signal bad-1 dead-lettered", TimeSpan.FromSeconds(30));
+        Assert.Contains("'value' is missing", serve.Stdout);
+        Assert.True(File.Exists(Path.Combine(_cli.WorkingDirectory, ".trainyard", "artifacts", "signals", "drift-deadletter", "bad-1.json")));
+        var after = await _cli.RunAsync(["runs", "--json"]);
+        using (var again = JsonDocument.Parse(after.Stdout))
+        {
+            Assert.Equal(all.Count, again.RootElement.GetArrayLength());
+        }
+
         serve.Terminate();
         var stopped = await serve.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.True(stopped.ExitCode == 0, stopped.ToString());
