@@ -188,6 +188,11 @@ internal sealed class LocalServe(ServeOptions options, CliOutput output)
     private async Task TimerLoop(FunctionHostDriver app, CancellationToken ct)
     {
         var last = DateTimeOffset.UtcNow;
+
+        // One evaluation at start, so schedules missed while serve was down are caught up (per their catch-up policy)
+        // at once rather than at the first minute; the durable watermark makes the extra firing harmless.
+        var (startData, startMetadata) = HostPayloads.Timer(last, last.AddMinutes(1), pastDue: false);
+        Report("timer", "OnSchedule", await app.InvokeAsync("OnSchedule", startData, startMetadata, ct), quietWhenIdle: true);
         while (!ct.IsCancellationRequested)
         {
             // NCRONTAB "0 * * * * *": second 0 of every minute.

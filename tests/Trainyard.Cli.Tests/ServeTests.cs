@@ -112,6 +112,35 @@ public sealed class ServeTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public async Task Serve_EveryMinuteSchedule_TimerStartsOneRunPerMinute()
+    {
+        var file = _cli.WriteFile("tick.yaml", """
+            name: tick
+            triggers:
+              - type: schedule
+                id: minutely
+                cron: "* * * * *"
+            steps:
+              - { id: say, uses: echo, with: { message: tick } }
+            """);
+        var push = await _cli.RunAsync(["pipelines", "push", file]);
+        Assert.True(push.ExitCode == 0, push.ToString());
+
+        // The start-up firing only sets the watermark; the firing at the next minute starts that minute's run.
+        var serve = _cli.Start(["serve", "--poll", "250ms"]);
+        var run = await ServeOutput.WaitForAsync(serve, @"\[run\] (?<id>\S+) \(tick, schedule\): succeeded", TimeSpan.FromSeconds(150));
+
+        var runs = await _cli.RunAsync(["runs", "--json"]);
+        using var doc = JsonDocument.Parse(runs.Stdout);
+        var ids = doc.RootElement.EnumerateArray().Select(r => r.GetProperty("runId").GetString()).ToList();
+        Assert.Contains(run.Groups["id"].Value, ids);
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        Assert.InRange(ids.Count, 1, 2);
+        serve.Terminate();
+        Assert.Equal(0, (await serve.WaitAsync(TimeSpan.FromSeconds(60))).ExitCode);
+    }
+
+    [Fact]
     public async Task Serve_MissingApp_Exit2WithWhereToFindIt()
     {
         var result = await _cli.RunAsync(["serve", "--app", Path.Combine(_cli.WorkingDirectory, "nowhere")], TimeSpan.FromSeconds(60));
