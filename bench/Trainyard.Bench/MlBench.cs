@@ -23,9 +23,10 @@ internal static class MlBench
         var scenario = args.FirstOrDefault() ?? "";
         var sizeMb = args.SkipWhile(a => a != "--size-mb").Skip(1).Select(int.Parse).FirstOrDefault(1024);
         var runs = args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).FirstOrDefault(1);
+        var parquet = args.SkipWhile(a => a != "--format").Skip(1).FirstOrDefault() == "parquet";
         return scenario switch
         {
-            "validate-data-1gb" => await ValidateAsync(sizeMb),
+            "validate-data-1gb" => await ValidateAsync(sizeMb, parquet),
             "churn-sample" => await ChurnSampleAsync(runs),
             _ => Usage(),
         };
@@ -33,11 +34,11 @@ internal static class MlBench
 
     private static int Usage()
     {
-        Console.Error.WriteLine("usage: ml validate-data-1gb [--size-mb N] | ml churn-sample [--runs N]");
+        Console.Error.WriteLine("usage: ml validate-data-1gb [--size-mb N] [--format parquet] | ml churn-sample [--runs N]");
         return 2;
     }
 
-    private static async Task<int> ValidateAsync(int sizeMb)
+    private static async Task<int> ValidateAsync(int sizeMb, bool parquet)
     {
         var root = Path.Combine(Path.GetTempPath(), "ty-bench-validate-" + Path.GetRandomFileName());
         try
@@ -54,14 +55,23 @@ internal static class MlBench
                 GenerateChurnDataStep.Write(w, rows, seed: 1, missingFraction: 0.01);
             }
 
+            var csvMb = new FileInfo(local).Length / 1048576.0;
+            if (parquet)
+            {
+                var converted = Path.Combine(root, "big.parquet");
+                await ParquetConvert.FromCsvAsync(local, converted, rowGroupRows: 200_000);
+                File.Delete(local);
+                local = converted;
+            }
+
             ArtifactInfo info;
             await using (var f = File.OpenRead(local))
             {
-                info = await store.PutAsync("raw/big.csv", f, CancellationToken.None);
+                info = await store.PutAsync(parquet ? "raw/big.parquet" : "raw/big.csv", f, CancellationToken.None);
             }
 
             File.Delete(local);
-            Console.WriteLine($"generated {info.Size / 1048576.0:F0} MB ({rows:N0} rows) in {sw.Elapsed.TotalSeconds:F1}s");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"generated {info.Size / 1048576.0:F0} MB ({rows:N0} rows; {csvMb:F0} MB as CSV) in {sw.Elapsed.TotalSeconds:F1}s"));
 
             var expectations = JsonSerializer.SerializeToElement(new
             {
@@ -114,7 +124,7 @@ internal static class MlBench
             await sampler;
             var mb = info.Size / 1048576.0;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"validate-data: {mb:F0} MB, {result.Outputs["rows"]} rows in {elapsed.TotalSeconds:F1}s wall = {mb / elapsed.TotalSeconds:F0} MB/s; " +
+                $"validate-data ({(parquet ? "parquet" : "csv")}): {mb:F0} MB, {result.Outputs["rows"]} rows in {elapsed.TotalSeconds:F1}s wall = {mb / elapsed.TotalSeconds:F0} MB/s; " +
                 $"CPU {cpu.TotalSeconds:F1}s = {mb / cpu.TotalSeconds:F0} MB per CPU-second; " +
                 $"working set before {before / 1048576.0:F0} MB, peak during {peak / 1048576.0:F0} MB; passed={result.Outputs["passed"]}"));
             return 0;

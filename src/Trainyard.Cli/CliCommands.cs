@@ -13,5 +13,8 @@ internal static class CliCommands
         foreach (var command in ModelCommands.Create()) { yield return command; }
         yield return PoisonCommands.Create();
         yield return PurgeCommands.Create();
+        yield return PipelineCommands.Create();
+        yield return SignalCommands.Create();
+        yield return ServeCommands.Create();
     }
 }

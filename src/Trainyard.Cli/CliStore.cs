@@ -1,3 +1,4 @@
+using Trainyard.Compute.Batch;
 using Trainyard.Compute.Local;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
@@ -60,9 +61,11 @@ internal sealed class CliStore : IAsyncDisposable
 
         var backend = azure ?? (IBackend)SqliteBackend.Open(Path.Combine(full, DatabaseFile));
         var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
+        var (batch, batchProblem) = OpenBatch(azure is not null);
         var options = new RunEngineOptions
         {
-            Executors = [new LocalProcessExecutor(), new BuiltinExecutor(steps)],
+            Executors = batch is null ? [new LocalProcessExecutor(), new BuiltinExecutor(steps)] : [new LocalProcessExecutor(), new BuiltinExecutor(steps), batch],
+            MissingExecutorHints = batchProblem is null ? new Dictionary<ExecutorKind, string>() : new Dictionary<ExecutorKind, string> { [ExecutorKind.Batch] = batchProblem },
             // --no-cache skips lookups only: fresh results still refresh the cache for the next run.
             TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog) { ReadEnabled = !noCache },
             SpecParser = version => PipelineLoader.LoadOrThrow(version.SpecText, version.Source ?? version.Name),
@@ -74,6 +77,25 @@ internal sealed class CliStore : IAsyncDisposable
         }
 
         return Task.FromResult(new CliStore(full, backend, new RunEngine(backend, options), lease));
+    }
+
+    /// <summary>
+    /// The Batch executor from the TRAINYARD_BATCH_* environment variables (the Function App's setting names), or why
+    /// there is none. Batch nodes exchange inputs and outputs through blob storage, so it needs an Azure Storage store.
+    /// </summary>
+    private static (ITaskExecutor? Executor, string? Problem) OpenBatch(bool azureStore)
+    {
+        var batch = BatchSetup.TryFromSettings(Environment.GetEnvironmentVariable);
+        if (batch.Executor is null)
+        {
+            return (null, batch.Problem);
+        }
+
+        return azureStore
+            ? (batch.Executor, null)
+            : (null, $"{BatchOptions.SettingNames.Endpoint} is set, but Batch nodes read inputs from and write outputs to blob storage and this store keeps artifacts in a folder: "
+                + "pass --store azure:UseDevelopmentStorage=true (Azurite) or azure:https://<account>.blob.core.windows.net, with "
+                + $"{BatchOptions.SettingNames.ArtifactContainerUrl} naming its <task hub>-artifacts container");
     }
 
     /// <summary>A worker with <paramref name="slots"/> task slots and this store's lease.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Trainyard.Compute.Batch;
 using Trainyard.Core.Engine;
 using TaskStatus = Trainyard.Core.Engine.TaskStatus;
 
@@ -21,6 +22,15 @@ internal sealed record RunReport(
     IReadOnlyDictionary<string, JsonElement> Params,
     IReadOnlyList<TaskReport> Tasks)
 {
+    /// <summary>
+    /// Estimated Azure Batch cost of the run in USD (node time × the pool's price in TRAINYARD_BATCH_POOL_PRICES,
+    /// summed over its tasks' results); null when no task ran on Batch.
+    /// </summary>
+    public double? EstimatedCostUsd { get; init; }
+
+    /// <summary>Node time of the run's Batch tasks in seconds; null when no task ran on Batch.</summary>
+    public double? BatchNodeSeconds { get; init; }
+
     /// <summary>Builds the report from a snapshot; <paramref name="now"/> measures what is still running.</summary>
     public static RunReport From(RunState state, DateTimeOffset now) => new(
         state.RunId,
@@ -34,7 +44,21 @@ internal sealed record RunReport(
         state.RetryOf,
         state.Trigger.Kind,
         state.Params,
-        [.. OrderTasks(state).Select(t => TaskReport.From(t, now))]);
+        [.. OrderTasks(state).Select(t => TaskReport.From(t, now))])
+    {
+        EstimatedCostUsd = Sum(state, BatchCost.CostOutput),
+        BatchNodeSeconds = Sum(state, BatchCost.NodeSecondsOutput),
+    };
+
+    /// <summary>The sum of a Batch output over the tasks that ran on Batch in this run; null when none did.</summary>
+    private static double? Sum(RunState state, string output)
+    {
+        var values = state.Tasks.Values
+            .Select(t => t.Result is { } r ? BatchCost.OwnValue(t.DispatchId, r.Outputs, output) : null)
+            .OfType<double>()
+            .ToList();
+        return values.Count == 0 ? null : Math.Round(values.Sum(), 6);
+    }
 
     /// <summary>Tasks in a stable, readable order: by start time, unstarted ones after, then by key.</summary>
     public static IEnumerable<TaskState> OrderTasks(RunState state) => state.Tasks.Values
@@ -86,6 +110,12 @@ internal sealed record RunReport(
             Tasks.Select(t => new[] { t.Key, t.Status, AttemptText(t.Attempt), t.DurationSeconds is { } d ? FormatDuration(TimeSpan.FromSeconds(d)) : "", t.Note })));
         var counts = Tasks.GroupBy(t => t.Status).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Count()} {g.Key}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"{Tasks.Count} tasks: {string.Join(", ", counts)}");
+        if (EstimatedCostUsd is { } cost)
+        {
+            var perTask = Tasks.Where(t => t.CostUsd is not null).Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} ${t.CostUsd:0.0000}"));
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"estimated Batch cost: ${cost:0.0000} for {FormatDuration(TimeSpan.FromSeconds(BatchNodeSeconds ?? 0))} of node time ({string.Join(", ", perTask)})");
+        }
         if (Error is not null)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"error: {Error}");
@@ -120,6 +150,9 @@ internal sealed record TaskReport(
     IReadOnlyList<ArtifactRef> Artifacts,
     int? Items)
 {
+    /// <summary>Estimated Azure Batch cost of the task's successful attempt in USD; null for tasks that did not run on Batch.</summary>
+    public double? CostUsd => BatchCost.OwnValue(DispatchId, Outputs, BatchCost.CostOutput);
+
     /// <summary>Builds a task row.</summary>
     public static TaskReport From(TaskState task, DateTimeOffset now) => new(
         task.TaskKey,

@@ -14,6 +14,9 @@ public static class BatchCost
     /// <summary>Output name holding a task's estimated cost in USD.</summary>
     public const string CostOutput = "batch_cost_usd";
 
+    /// <summary>Output name holding the id of the Batch task that produced the outputs.</summary>
+    public const string TaskIdOutput = "batch_task_id";
+
     /// <summary>Output name holding a task's node seconds.</summary>
     public const string NodeSecondsOutput = "batch_node_seconds";
 
@@ -38,21 +41,23 @@ public static class BatchCost
     }
 
     /// <summary>
-    /// A run's estimated Batch cost: the sum of <see cref="CostOutput"/> over its tasks' outputs (for `trainyard status`).
+    /// A Batch output (<see cref="CostOutput"/>, <see cref="NodeSecondsOutput"/>) of a task's own attempt: null unless the
+    /// outputs came from the Batch task of <paramref name="dispatchId"/> (<see cref="TaskIdOutput"/>). Outputs copied on
+    /// by another step (select-best passes the winner's on) and results reused from the step cache or an earlier run
+    /// cost nothing in this run, so they do not count.
     /// </summary>
-    public static double RunTotal(IEnumerable<IReadOnlyDictionary<string, JsonElement>> taskOutputs)
+    public static double? OwnValue(string? dispatchId, IReadOnlyDictionary<string, JsonElement> outputs, string name)
     {
-        ArgumentNullException.ThrowIfNull(taskOutputs);
-        double total = 0;
-        foreach (var outputs in taskOutputs)
+        ArgumentNullException.ThrowIfNull(outputs);
+        if (dispatchId is null
+            || !outputs.TryGetValue(TaskIdOutput, out var taskId) || taskId.ValueKind != JsonValueKind.String
+            || taskId.GetString() != BatchIds.ForDispatch(dispatchId)
+            || !outputs.TryGetValue(name, out var value) || value.ValueKind != JsonValueKind.Number)
         {
-            if (outputs.TryGetValue(CostOutput, out var value) && value.ValueKind == JsonValueKind.Number)
-            {
-                total += value.GetDouble();
-            }
+            return null;
         }
 
-        return Math.Round(total, 6);
+        return value.GetDouble();
     }
 
     internal static void Record(string poolId, string pipeline, TimeSpan nodeTime, double costUsd)

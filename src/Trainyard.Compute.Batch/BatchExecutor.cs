@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -16,8 +17,11 @@ namespace Trainyard.Compute.Batch;
 /// to a couple of minutes) until the task completed, never blocking an invocation for the task's run time.
 /// The task sees the same layout as the local executor: `in/{step}/…` inputs, `out/` outputs (with `outputs.json`
 /// for small values), TRAINYARD_* variables.
+/// A cancelled call does not stop the Batch task (the host may just be shutting down; the next poll goes on): the
+/// runtime calls <see cref="CancelAttemptAsync"/> when the attempt itself was cancelled, and
+/// <see cref="RunFinishedAsync"/> when the run is over, which terminates the run's job and anything still in it.
 /// </summary>
-public sealed partial class BatchExecutor : ITaskExecutor
+public sealed partial class BatchExecutor : IRemoteTaskExecutor
 {
     /// <summary>Output: exit code of the task's command.</summary>
     public const string ExitCodeOutput = "batch_exit_code";
@@ -33,10 +37,14 @@ public sealed partial class BatchExecutor : ITaskExecutor
 
     private const string OutputsFileName = "outputs.json";
     private const int MaxOutputsJsonBytes = 64 * 1024;
-    private static readonly TimeSpan TerminateBudget = TimeSpan.FromSeconds(30);
 
     private readonly BatchOptions _options;
     private readonly BatchClient _client;
+
+    // Job creations by job id: a run's later (and concurrent) tasks share one create-job call instead of each paying
+    // a POST, a 409 JobExists and a confirming GET.
+    private readonly ConcurrentDictionary<string, Lazy<Task<BatchCreateResult>>> _jobs = new(StringComparer.OrdinalIgnoreCase);
+    private const int MaxKnownJobs = 10_000;
     private readonly ILogger _logger;
 
     /// <summary>Creates the executor.</summary>
@@ -75,35 +83,50 @@ public sealed partial class BatchExecutor : ITaskExecutor
         var state = context.ResumeState is { ValueKind: JsonValueKind.Object } resume
             ? resume.Deserialize<BatchPollState>(BatchJson.Options)
             : null;
-        state ??= new BatchPollState(BatchIds.ForRun(_options.JobIdPrefix, work.RunId), BatchIds.ForDispatch(work.DispatchId), pool, 0, 0);
+        state ??= new BatchPollState(BatchIds.ForRun(_options.JobIdPrefix, work.RunId, pool), BatchIds.ForDispatch(work.DispatchId), pool, 0, 0);
 
-        try
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            return state.Poll == 0
-                ? await StartAsync(context, state, cancellationToken).ConfigureAwait(false)
-                : await PollAsync(context, state, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            await TerminateAsync(context, state).ConfigureAwait(false);
-            throw;
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        return state.Poll == 0
+            ? await StartAsync(context, state, cancellationToken).ConfigureAwait(false)
+            : await PollAsync(context, state, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Terminates the Batch task of an attempt (run cancelled, or the attempt abandoned); safe to call twice.</summary>
-    public async Task CancelAsync(TaskWorkItem work, CancellationToken cancellationToken)
+    /// <summary>Terminates the Batch task of an attempt (run cancelled, or the attempt timed out); safe to call twice.</summary>
+    public async Task CancelAttemptAsync(TaskWorkItem work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
-        var jobId = BatchIds.ForRun(_options.JobIdPrefix, work.RunId);
+        if ((work.Resources?.Pool ?? _options.DefaultPoolId) is not { Length: > 0 } pool)
+        {
+            return; // Never submitted: a step without a pool fails before reaching Batch.
+        }
+
+        var jobId = BatchIds.ForRun(_options.JobIdPrefix, work.RunId, pool);
         var taskId = BatchIds.ForDispatch(work.DispatchId);
         await _client.TerminateTaskAsync(jobId, taskId, cancellationToken).ConfigureAwait(false);
         LogTerminated(_logger, jobId, taskId);
     }
 
-    /// <summary>Terminates a run's Batch job (and any task still running in it); call when a run finished or was cancelled.</summary>
-    public Task TerminateRunAsync(string runId, string reason, CancellationToken cancellationToken) =>
-        _client.TerminateJobAsync(BatchIds.ForRun(_options.JobIdPrefix, runId), reason, cancellationToken);
+    /// <summary>
+    /// Terminates a finished run's Batch jobs (one per pool its Batch steps use), and with them any task still running
+    /// (a cancelled run's, or one whose result no longer matters); Batch keeps completed jobs and their tasks for
+    /// inspection. Safe to call twice; a job that was never created is no error.
+    /// </summary>
+    public async Task RunFinishedAsync(string runId, RunStatus status, PipelineSpec spec, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var pools = spec.Steps
+            .Where(s => s.EffectiveExecutor(spec.Defaults) == ExecutorKind.Batch)
+            .Select(s => s.Resources?.Pool ?? _options.DefaultPoolId)
+            .OfType<string>()
+            .Distinct(StringComparer.OrdinalIgnoreCase);
+        foreach (var pool in pools)
+        {
+            var jobId = BatchIds.ForRun(_options.JobIdPrefix, runId, pool);
+            _jobs.TryRemove(jobId, out _);
+            await _client.TerminateJobAsync(jobId, $"trainyard run {status.ToString().ToLowerInvariant()}", cancellationToken).ConfigureAwait(false);
+            LogJobTerminated(_logger, jobId, runId);
+        }
+    }
 
     /// <summary>The task Trainyard sends for an attempt (public so it can be inspected and tested).</summary>
     public BatchTaskSpec BuildTaskSpec(TaskWorkItem work, string taskId)
@@ -188,15 +211,25 @@ public sealed partial class BatchExecutor : ITaskExecutor
         var work = context.Work;
         try
         {
-            var job = await _client.CreateJobAsync(
-                new BatchJobSpec(state.JobId, new BatchPoolInfo(state.Pool)) { DisplayName = $"{work.PipelineName} run {work.RunId}" },
-                cancellationToken).ConfigureAwait(false);
+            var job = await EnsureJobAsync(work, state, cancellationToken).ConfigureAwait(false);
             var spec = BuildTaskSpec(work, state.TaskId);
-            var task = await _client.CreateTaskAsync(state.JobId, spec, cancellationToken).ConfigureAwait(false);
+            BatchCreateResult task;
+            try
+            {
+                task = await _client.CreateTaskAsync(state.JobId, spec, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BatchException e) when (e.Code == "JobNotFound")
+            {
+                // The remembered job is gone (deleted outside Trainyard): create it again, once.
+                _jobs.TryRemove(state.JobId, out _);
+                job = await EnsureJobAsync(work, state, cancellationToken).ConfigureAwait(false);
+                task = await _client.CreateTaskAsync(state.JobId, spec, cancellationToken).ConfigureAwait(false);
+            }
+
             LogTaskSubmitted(_logger, state.JobId, state.TaskId, state.Pool, task == BatchCreateResult.AlreadyExisted);
             await context.Log(
                 task == BatchCreateResult.Created
-                    ? $"[trainyard] submitted Batch task {state.TaskId} to job {state.JobId} on pool {state.Pool}" + (job == BatchCreateResult.Created ? " (new job)" : "")
+                    ? $"[trainyard] submitted Batch task {state.TaskId} to job {state.JobId} on pool {state.Pool}" + (job ? " (new job)" : "")
                     : $"[trainyard] Batch task {state.TaskId} already existed in job {state.JobId} (redelivered dispatch); polling it, not starting a second one",
                 cancellationToken).ConfigureAwait(false);
         }
@@ -215,6 +248,34 @@ public sealed partial class BatchExecutor : ITaskExecutor
 
         var next = state with { Poll = 1 };
         return new TaskOutcome.Pending(PollDelay(work.DispatchId, 1), JsonSerializer.SerializeToElement(next, BatchJson.Options));
+    }
+
+    /// <summary>Creates the run's job on the pool unless this executor created or confirmed it already; true when this call created it.</summary>
+    private async Task<bool> EnsureJobAsync(TaskWorkItem work, BatchPollState state, CancellationToken cancellationToken)
+    {
+        if (_jobs.Count >= MaxKnownJobs)
+        {
+            _jobs.Clear();
+        }
+
+        var issued = false;
+        var create = _jobs.GetOrAdd(state.JobId, id => new Lazy<Task<BatchCreateResult>>(() =>
+        {
+            issued = true;
+            return _client.CreateJobAsync(
+                new BatchJobSpec(id, new BatchPoolInfo(state.Pool)) { DisplayName = $"{work.PipelineName} run {work.RunId} on {state.Pool}" },
+                cancellationToken);
+        }));
+        try
+        {
+            return await create.Value.ConfigureAwait(false) == BatchCreateResult.Created && issued;
+        }
+        catch
+        {
+            // A failed (or cancelled) create is not remembered: the next attempt asks Batch again.
+            _jobs.TryRemove(new KeyValuePair<string, Lazy<Task<BatchCreateResult>>>(state.JobId, create));
+            throw;
+        }
     }
 
     private async Task<TaskOutcome> PollAsync(TaskExecutionContext context, BatchPollState state, CancellationToken cancellationToken)
@@ -309,6 +370,7 @@ public sealed partial class BatchExecutor : ITaskExecutor
         outputs[RequeueOutput] = JsonSerializer.SerializeToElement(state.RequeueCount);
         outputs[ExitCodeOutput] = JsonSerializer.SerializeToElement(exitCode ?? 0);
         outputs[PoolOutput] = JsonSerializer.SerializeToElement(pool);
+        outputs[BatchCost.TaskIdOutput] = JsonSerializer.SerializeToElement(state.TaskId);
         return new TaskOutcome.Succeeded(new TaskResult { Outputs = outputs, Artifacts = artifacts });
     }
 
@@ -417,22 +479,6 @@ public sealed partial class BatchExecutor : ITaskExecutor
     private TaskOutcome.Pending Pending(TaskWorkItem work, BatchPollState state) =>
         new(PollDelay(work.DispatchId, state.Poll), JsonSerializer.SerializeToElement(state, BatchJson.Options));
 
-    private async Task TerminateAsync(TaskExecutionContext context, BatchPollState state)
-    {
-        // The caller's token is already cancelled; terminating still needs a bounded budget of its own.
-        using var budget = new CancellationTokenSource(TerminateBudget);
-        try
-        {
-            await _client.TerminateTaskAsync(state.JobId, state.TaskId, budget.Token).ConfigureAwait(false);
-            LogTerminated(_logger, state.JobId, state.TaskId);
-            await context.Log($"[trainyard] cancelled: terminated Batch task {state.TaskId}", budget.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is BatchException or OperationCanceledException or IOException)
-        {
-            LogTerminateFailed(_logger, state.JobId, state.TaskId, e.Message);
-        }
-    }
-
     /// <summary>Groups upstream artifacts by the attempt folder they came from: (target folder under in/, blob prefix).</summary>
     private IEnumerable<(string Target, string BlobDir)> InputGroups(TaskWorkItem work)
     {
@@ -482,8 +528,8 @@ public sealed partial class BatchExecutor : ITaskExecutor
     [LoggerMessage(EventId = 7003, Level = LogLevel.Information, Message = "Terminated Batch task {TaskId} in job {JobId}")]
     private static partial void LogTerminated(ILogger logger, string jobId, string taskId);
 
-    [LoggerMessage(EventId = 7004, Level = LogLevel.Warning, Message = "Could not terminate Batch task {TaskId} in job {JobId}: {Reason}")]
-    private static partial void LogTerminateFailed(ILogger logger, string jobId, string taskId, string reason);
+    [LoggerMessage(EventId = 7004, Level = LogLevel.Information, Message = "Terminated Batch job {JobId} of finished run {RunId}")]
+    private static partial void LogJobTerminated(ILogger logger, string jobId, string runId);
 }
 
 /// <summary>What the executor keeps between polls (the work message's ResumeState).</summary>

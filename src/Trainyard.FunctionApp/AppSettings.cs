@@ -67,6 +67,18 @@ public static class AppSettings
     /// <summary>Service Bus namespace of the drift-signals topic (identity-based connection "ServiceBusConnection").</summary>
     public const string ServiceBusNamespace = "ServiceBusConnection__fullyQualifiedNamespace";
 
+    /// <summary>Identity-based Service Bus connection: credential kind ("managedidentity").</summary>
+    public const string ServiceBusCredential = "ServiceBusConnection__credential";
+
+    /// <summary>Identity-based Service Bus connection: client id of the user-assigned identity.</summary>
+    public const string ServiceBusClientId = "ServiceBusConnection__clientId";
+
+    /// <summary>Application Insights connection string (the host's telemetry).</summary>
+    public const string AppInsightsConnectionString = "APPLICATIONINSIGHTS_CONNECTION_STRING";
+
+    /// <summary>Application Insights Entra authentication of the host's telemetry.</summary>
+    public const string AppInsightsAuthentication = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
+
     /// <summary>Client id of the user-assigned managed identity DefaultAzureCredential uses.</summary>
     public const string AzureClientId = "AZURE_CLIENT_ID";
 
@@ -102,13 +114,17 @@ public static class AppSettings
         new(DataContainer, "Blob container watched by OnBlobArrived (pipelines' blob triggers name containers; this is the one the host watches).", "data", SettingReader.App, SettingPlace.Both),
         new(Store, "Overrides the backend choice, same syntax as the CLI's --store (sqlite:PATH, azure:CONNECTION-OR-URL, memory). Empty: Azure Storage when AzureWebJobsStorage is set, else SQLite at .trainyard/trainyard.db.", "", SettingReader.App, SettingPlace.LocalOnly),
         new(WorkDir, "Scratch folder for task attempts (empty: a folder under the system temp directory).", "", SettingReader.App, SettingPlace.Both),
-        new(ServiceBusNamespace, "Fully qualified Service Bus namespace of the drift-signals topic (<name>.servicebus.windows.net), reached by managed identity. Unused by `trainyard serve`, which reads drift signals from a local queue.", "", SettingReader.Host, SettingPlace.AzureOnly),
+        new(ServiceBusNamespace, "Fully qualified Service Bus namespace of the drift-signals topic (<name>.servicebus.windows.net), reached by managed identity: the host's OnDriftSignal trigger reads the topic, and the drift step sends its signals there (else to the local signal queue). Unused by `trainyard serve`, which reads drift signals from a local queue.", "", SettingReader.App, SettingPlace.AzureOnly),
+        new(ServiceBusCredential, "Set to managedidentity: the host's Service Bus trigger signs in with a managed identity.", "", SettingReader.Host, SettingPlace.AzureOnly),
+        new(ServiceBusClientId, "Client id of the user-assigned identity the host's Service Bus trigger signs in with.", "", SettingReader.Host, SettingPlace.AzureOnly),
         new(AzureClientId, "Client id of the user-assigned managed identity DefaultAzureCredential signs in with (Batch, Service Bus send). Empty locally: developer credentials.", "", SettingReader.App, SettingPlace.AzureOnly),
         new(BatchEndpoint, "Azure Batch account endpoint (https://<account>.<region>.batch.azure.com). Empty: steps with executor batch fail with a clear error.", "", SettingReader.App, SettingPlace.Both),
         new(BatchArtifactContainerUrl, "Artifact blob container URL Batch nodes read inputs from and write outputs to (required with the Batch endpoint).", "", SettingReader.App, SettingPlace.Both),
         new(BatchNodeIdentityId, "Resource id of the user-assigned identity attached to the Batch pools.", "", SettingReader.App, SettingPlace.Both),
         new(BatchDefaultPool, "Batch pool used when a step names none in resources.pool.", "", SettingReader.App, SettingPlace.Both),
         new(BatchPoolPrices, "Estimated USD per node-hour by pool, \"gpu=0.526;cpu=0.096\", for run cost reports.", "", SettingReader.App, SettingPlace.Both),
+        new(AppInsightsConnectionString, "Application Insights connection string: where the host sends logs, traces and metrics. Unset locally: no telemetry.", "", SettingReader.Host, SettingPlace.AzureOnly),
+        new(AppInsightsAuthentication, "ClientId=<identity client id>;Authorization=AAD: the host sends telemetry with the managed identity (local auth is off on the component).", "", SettingReader.Host, SettingPlace.AzureOnly),
         new(WorkerRuntime, "Worker runtime of the app: custom (a custom handler). Flex Consumption sets it in the site config instead.", "custom", SettingReader.Host, SettingPlace.LocalOnly),
         new(HandlerPort, "Port the host tells the handler to listen on (127.0.0.1 only). Set by the host and by `trainyard serve`.", "", SettingReader.App, SettingPlace.Provided),
     ];

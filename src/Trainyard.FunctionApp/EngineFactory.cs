@@ -1,6 +1,7 @@
 using Trainyard.Compute.Local;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Builtins;
+using Trainyard.Runtime.Caching;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.Registry;
 
@@ -19,11 +20,17 @@ internal static class EngineFactory
             new BuiltinExecutor(steps, services, time),
             new LocalProcessExecutor(),
         };
-        return new RunEngine(services.GetRequiredService<IBackend>(), new RunEngineOptions
+        var loggers = services.GetRequiredService<ILoggerFactory>();
+        var missing = AzureServices.AddBatch(executors, settings, loggers);
+        var backend = services.GetRequiredService<IBackend>();
+        return new RunEngine(backend, new RunEngineOptions
         {
+            // Same cache as the CLI's: `cache: true` steps reuse results across runs, instances and hosts of one store.
+            TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog, time),
             Time = time,
-            LoggerFactory = services.GetRequiredService<ILoggerFactory>(),
+            LoggerFactory = loggers,
             Executors = executors,
+            MissingExecutorHints = missing,
             SpecParser = v => registry.Spec(v) ?? throw new InvalidOperationException($"stored pipeline version {v.ContentHash} of '{v.Name}' no longer loads; push it again with `trainyard pipelines push`"),
             WorkRoot = settings.WorkDir,
         });

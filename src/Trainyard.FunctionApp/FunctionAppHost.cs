@@ -52,6 +52,7 @@ internal static class FunctionAppHost
         services.AddSingleton(sp => sp.GetRequiredService<BackendHolder>().Backend);
         services.AddSingleton(sp => sp.GetRequiredService<IBackend>().Store);
         services.AddSingleton(sp => new PipelineRegistry(sp.GetRequiredService<IRunStore>(), time));
+        AzureServices.AddSignalSink(services, settings);
         services.AddSingleton(sp => EngineFactory.Create(sp, settings, time));
         services.AddSingleton<IRunGateway, EngineGateway>();
         services.AddSingleton<IRunLauncher>(sp => sp.GetRequiredService<IRunGateway>());

@@ -41,8 +41,14 @@ internal static partial class EngineLog
     [LoggerMessage(1011, LogLevel.Error, "Notifier {Notifier} failed for run {RunId}")]
     public static partial void NotifierFailed(ILogger logger, Exception exception, string notifier, string runId);
 
-    [LoggerMessage(1013, LogLevel.Warning, "Run {RunId}: inline attempt {ItemId} could not finish here; it goes through the work queue")]
+    [LoggerMessage(1015, LogLevel.Warning, "Run {RunId}: inline attempt {ItemId} could not finish here; it goes through the work queue")]
     public static partial void InlineFailed(ILogger logger, Exception exception, string runId, string itemId);
+
+    [LoggerMessage(1013, LogLevel.Information, "Stopped the remote {Executor} work of cancelled attempt {DispatchId}")]
+    public static partial void RemoteStopped(ILogger logger, string dispatchId, string executor);
+
+    [LoggerMessage(1014, LogLevel.Warning, "{Executor} executor could not {Action}; the remote service's own limits (timeouts) still apply")]
+    public static partial void RemoteCallFailed(ILogger logger, Exception exception, string action, string executor);
 
     [LoggerMessage(1012, LogLevel.Warning, "Message {MessageId} on {Queue} reached dequeue count {DequeueCount}; handed to the poison handler")]
     public static partial void Poison(ILogger logger, string queue, string messageId, int dequeueCount);

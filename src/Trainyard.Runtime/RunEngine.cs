@@ -23,6 +23,9 @@ public sealed class RunEngine
     // Timers arriving earlier than this are sent on again (chained long delays, queue clock skew).
     private static readonly TimeSpan TimerTolerance = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan ConflictMemory = TimeSpan.FromSeconds(2);
+
+    // Stopping remote work must not hang a worker: a remote service that does not answer in time is left to its own limits.
+    private static readonly TimeSpan RemoteCallBudget = TimeSpan.FromSeconds(30);
     private readonly IBackend _backend;
     private readonly RunEngineOptions _o;
     private readonly ILogger _log;
@@ -286,6 +289,7 @@ public sealed class RunEngine
                     return (new WorkResult(WorkResultKind.Skipped, "already executed"), null, claim);
                 case DispatchRecords.ClaimOutcome.Cancelled:
                     EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, "cancelled");
+                    await StopRemoteAsync(work, message.ResumeState is not null, cancellationToken).ConfigureAwait(false);
                     return (new WorkResult(WorkResultKind.Skipped, "cancelled"), null, claim);
                 case DispatchRecords.ClaimOutcome.Busy:
                     return (new WorkResult(WorkResultKind.Busy, "claimed by another worker") { RetryAfter = c.RetryAfter }, null, claim);
@@ -303,6 +307,7 @@ public sealed class RunEngine
         }
         else if (await _records.IsCancelledAsync(work.DispatchId, cancellationToken).ConfigureAwait(false))
         {
+            await StopRemoteAsync(work, message.ResumeState is not null, cancellationToken).ConfigureAwait(false);
             return (new WorkResult(WorkResultKind.Skipped, "cancelled"), null, claim);
         }
 
@@ -407,7 +412,8 @@ public sealed class RunEngine
         if (!_executors.TryGetValue(work.Executor, out var executor))
         {
             var known = string.Join(", ", _executors.Keys.Select(Lower));
-            return (new TaskOutcome.Failed($"No {Lower(work.Executor)} executor is registered in this host ({_o.WorkerId}; it has {known}); run the pipeline where one is, or change the step's executor.", Retryable: false), false);
+            var hint = _o.MissingExecutorHints.TryGetValue(work.Executor, out var h) ? h : "run the pipeline where one is, or change the step's executor";
+            return (new TaskOutcome.Failed($"No {Lower(work.Executor)} executor is registered in this host ({_o.WorkerId}; it has {known}): {hint}.", Retryable: false), false);
         }
 
         if (_o.TaskCache is { } cache && work.Cache?.Enabled == true
@@ -443,6 +449,8 @@ public sealed class RunEngine
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
+            // The run or the attempt was cancelled mid-call: remote work the call may have started must stop too.
+            await StopRemoteAsync(work, started: true, CancellationToken.None).ConfigureAwait(false);
             return (null, false);
         }
         catch (OperationCanceledException) when (timeout?.IsCancellationRequested == true)
@@ -537,6 +545,7 @@ public sealed class RunEngine
             return runId;
         }
 
+        CheckExecutors(spec);
         _specs[spec.ContentHash] = spec;
         var now = _o.Time.GetUtcNow();
         await _backend.Store.SavePipelineAsync(new PipelineVersion(spec.Name, spec.ContentHash, specText, now) { Source = spec.Source }, ct).ConfigureAwait(false);
@@ -977,6 +986,7 @@ public sealed class RunEngine
         foreach (var n in notify)
         {
             EngineLog.RunFinished(_log, n.RunId, Lower(n.Status));
+            await ReleaseRemoteAsync(n, ct).ConfigureAwait(false);
             foreach (var notifier in _o.Notifiers)
             {
                 try
@@ -1017,6 +1027,75 @@ public sealed class RunEngine
         NotifyRunFinished n => new OutboxItem(n.CommandId, OutboxTarget.Notify, JsonSerializer.Serialize<RunCommand>(n, EngineJson.Options), null),
         _ => throw new InvalidOperationException($"The decider returned an unknown command {command.GetType().Name}; upgrade the runtime."),
     };
+
+    /// <summary>Refuses, before anything is stored, a run with a step on an executor this host lacks (not halfway through the run).</summary>
+    private void CheckExecutors(PipelineSpec spec)
+    {
+        foreach (var step in spec.Steps)
+        {
+            var kind = step.EffectiveExecutor(spec.Defaults);
+            if (!_executors.ContainsKey(kind))
+            {
+                var hint = _o.MissingExecutorHints.TryGetValue(kind, out var h) ? h : "run the pipeline on a host that has one, or change the step's executor";
+                throw new RunRequestException($"Step '{step.Id}' of pipeline '{spec.Name}' runs on executor {Lower(kind)}, which this host ({_o.WorkerId}) does not have: {hint}.");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Tells a remote executor to stop a cancelled attempt whose remote work may have started (<paramref name="started"/>:
+    /// a poll message, or a call cut short). Best effort.
+    /// </summary>
+    private async Task StopRemoteAsync(TaskWorkItem work, bool started, CancellationToken ct)
+    {
+        if (!started || !_executors.TryGetValue(work.Executor, out var executor) || executor is not IRemoteTaskExecutor remote)
+        {
+            return;
+        }
+
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        budget.CancelAfter(RemoteCallBudget);
+        try
+        {
+            await remote.CancelAttemptAsync(work, budget.Token).ConfigureAwait(false);
+            EngineLog.RemoteStopped(_log, work.DispatchId, Lower(remote.Kind));
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            EngineLog.RemoteCallFailed(_log, e, "cancel attempt " + work.DispatchId, Lower(remote.Kind));
+        }
+    }
+
+    /// <summary>Tells remote executors that served a finished run to release what it held (e.g. its Batch job). Best effort.</summary>
+    private async Task ReleaseRemoteAsync(NotifyRunFinished finished, CancellationToken ct)
+    {
+        var remotes = _executors.Values.OfType<IRemoteTaskExecutor>().ToList();
+        if (remotes.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var remote in remotes)
+        {
+            using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            budget.CancelAfter(RemoteCallBudget);
+            try
+            {
+                var state = await GetRunAsync(finished.RunId, budget.Token).ConfigureAwait(false);
+                var spec = state is null ? null : await GetSpecAsync(state.PipelineHash, budget.Token).ConfigureAwait(false);
+                if (spec is null || !spec.Steps.Any(step => step.EffectiveExecutor(spec.Defaults) == remote.Kind))
+                {
+                    continue;
+                }
+
+                await remote.RunFinishedAsync(finished.RunId, finished.Status, spec, budget.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                EngineLog.RemoteCallFailed(_log, e, "release run " + finished.RunId, Lower(remote.Kind));
+            }
+        }
+    }
 
     private async Task<PipelineSpec> GetSpecAsync(string hash, CancellationToken ct)
     {

@@ -16,6 +16,12 @@ public sealed record RunEngineOptions
     /// <summary>Executors by kind. The builtin executor with the standard steps is added when none serves Builtin.</summary>
     public IReadOnlyList<ITaskExecutor> Executors { get; init; } = [];
 
+    /// <summary>
+    /// Why an executor kind is missing from <see cref="Executors"/> and what to do about it (e.g. Batch: which setting
+    /// to set). A run with a step on a missing kind is refused at start with this text.
+    /// </summary>
+    public IReadOnlyDictionary<ExecutorKind, string> MissingExecutorHints { get; init; } = new Dictionary<ExecutorKind, string>();
+
     /// <summary>Step cache consulted for work items with caching enabled; none by default.</summary>
     public ITaskCache? TaskCache { get; init; }
 

@@ -9,7 +9,7 @@ namespace Trainyard.Steps.Ml;
 /// A streaming RFC 4180 CSV reader: one record in memory at a time (quoted fields, doubled quotes and line breaks
 /// inside quotes supported). Line numbers are 1-based file lines, the header being line 1.
 /// </summary>
-internal sealed class CsvReader : IDisposable
+internal sealed class CsvReader : ITableReader, IDisposable
 {
     private readonly TextReader _reader;
     private readonly List<string> _fields = [];
@@ -40,6 +40,11 @@ internal sealed class CsvReader : IDisposable
     /// <summary>Fields of the current record (reused between calls).</summary>
     public IReadOnlyList<string> Fields => _fields;
 
+    IReadOnlyList<string?> ITableReader.Fields => _fields;
+
+    /// <inheritdoc />
+    public string PositionUnit => "line";
+
     /// <summary>File line where the current record starts.</summary>
     public long Line { get; private set; }
 
@@ -57,6 +62,16 @@ internal sealed class CsvReader : IDisposable
         }
 
         return -1;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ReadAsync(CancellationToken cancellationToken) => new(Read());
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>Reads the next non-empty record; false at the end.</summary>

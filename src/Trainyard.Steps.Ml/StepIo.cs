@@ -62,6 +62,25 @@ internal sealed class StepIo(StepContext context, StepInputs inputs)
         }
     }
 
+    /// <summary>Opens a dataset as CSV or Parquet (<paramref name="format"/>, else by extension); unreadable files fail the step for good.</summary>
+    public async Task<ITableReader> OpenTableAsync(Stream stream, string path, string? format)
+    {
+        string kind;
+        try
+        {
+            kind = TableFormats.Of(path, format, inputs.Step);
+        }
+        catch (StepFailedException)
+        {
+            await stream.DisposeAsync();
+            throw;
+        }
+
+        return kind == TableFormats.Parquet
+            ? await ParquetTableReader.OpenAsync(stream, path, ScratchPath("dataset.parquet"), Token)
+            : OpenCsv(stream, path);
+    }
+
     /// <summary>A scratch file path in the attempt's working directory.</summary>
     public string ScratchPath(string name)
     {

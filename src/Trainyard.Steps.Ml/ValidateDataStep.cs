@@ -33,9 +33,9 @@ public sealed class ValidateDataStep : IBuiltinStep
         var expectations = Expectations.Parse(inputs);
         var (stream, info) = await io.OpenInputAsync("dataset");
         ValidationReport report;
-        using (var csv = io.OpenCsv(stream, info.Path))
+        await using (var table = await io.OpenTableAsync(stream, info.Path, inputs.OptionalString("format")))
         {
-            report = Validate(csv, expectations, info, cancellationToken);
+            report = await ValidateAsync(table, expectations, info, cancellationToken);
         }
 
         var reportRef = await io.PutJsonAsync("report", "validation.json", report);
@@ -68,7 +68,7 @@ public sealed class ValidateDataStep : IBuiltinStep
             sb.Append(": ").Append(e.Observed);
             if (e.Examples.Count > 0)
             {
-                sb.Append(" (e.g. ").AppendJoin(", ", e.Examples.Select(x => x.Value is null ? $"line {x.Line}" : $"line {x.Line}: '{x.Value}'")).Append(')');
+                sb.Append(" (e.g. ").AppendJoin(", ", e.Examples.Select(x => x.Value is null ? $"{report.Positions} {x.Line}" : $"{report.Positions} {x.Line}: '{x.Value}'")).Append(')');
             }
         }
 
@@ -76,18 +76,18 @@ public sealed class ValidateDataStep : IBuiltinStep
         return sb.ToString();
     }
 
-    internal ValidationReport Validate(CsvReader csv, Expectations expectations, ArtifactInfo info, CancellationToken cancellationToken)
+    internal async Task<ValidationReport> ValidateAsync(ITableReader table, Expectations expectations, ArtifactInfo info, CancellationToken cancellationToken)
     {
         var results = new List<ExpectationResult>();
         var columns = new List<ColumnState>();
         foreach (var spec in expectations.Columns)
         {
-            var index = csv.IndexOf(spec.Name);
+            var index = table.IndexOf(spec.Name);
             if (index < 0)
             {
                 if (spec.Required)
                 {
-                    results.Add(ExpectationResult.Fail("column exists", spec.Name, $"column is missing (header has: {string.Join(", ", csv.Header)})", 1, []));
+                    results.Add(ExpectationResult.Fail("column exists", spec.Name, $"column is missing (header has: {string.Join(", ", table.Header)})", 1, []));
                 }
 
                 continue;
@@ -100,7 +100,7 @@ public sealed class ValidateDataStep : IBuiltinStep
         var duplicates = expectations.MaxDuplicateFraction is null ? null : new DuplicateSketch(DuplicateCapacity);
         var malformed = new Violation();
         long rows = 0;
-        while (csv.Read())
+        while (await table.ReadAsync(cancellationToken))
         {
             rows++;
             if ((rows & 0xFFFF) == 0)
@@ -108,23 +108,23 @@ public sealed class ValidateDataStep : IBuiltinStep
                 cancellationToken.ThrowIfCancellationRequested();
             }
 
-            var fields = csv.Fields;
-            if (fields.Count != csv.Header.Count)
+            var fields = table.Fields;
+            if (fields.Count != table.Header.Count)
             {
-                malformed.Add(csv.Line, $"{fields.Count} fields");
+                malformed.Add(table.Line, $"{fields.Count} fields");
                 continue;
             }
 
-            duplicates?.Add(csv.RawRecord, csv.Line);
+            duplicates?.Add(table.RawRecord, table.Line);
             foreach (var col in columns)
             {
-                col.Observe(fields[col.Index], csv.Line, nulls);
+                col.Observe(fields[col.Index], table.Line, nulls);
             }
         }
 
         if (malformed.Count > 0)
         {
-            results.Add(ExpectationResult.Fail("row shape", null, $"{malformed.Count} row(s) do not have the header's {csv.Header.Count} fields", malformed.Count, malformed.Examples));
+            results.Add(ExpectationResult.Fail("row shape", null, $"{malformed.Count} row(s) do not have the header's {table.Header.Count} fields", malformed.Count, malformed.Examples));
         }
 
         if (expectations.MinRows is { } minRows)
@@ -152,9 +152,9 @@ public sealed class ValidateDataStep : IBuiltinStep
             col.Finish(rows, results);
         }
 
-        return new ValidationReport(info.Path, info.Sha256, rows, [.. csv.Header], results.All(r => r.Passed), results,
+        return new ValidationReport(info.Path, info.Sha256, rows, [.. table.Header], results.All(r => r.Passed), results,
             duplicates is null ? null : duplicates.Exact ? "exact row-hash counting" : $"hash sampling at level {duplicates.Level}",
-            $"IQR quantiles from a reservoir of up to {ReservoirSize} values per column (exact below that)");
+            $"IQR quantiles from a reservoir of up to {ReservoirSize} values per column (exact below that)", table.PositionUnit);
     }
 
     internal static string F(double d) => d.ToString("0.####", CultureInfo.InvariantCulture);
@@ -184,10 +184,10 @@ public sealed class ValidateDataStep : IBuiltinStep
 
         public int Index => index;
 
-        public void Observe(string raw, long line, IReadOnlySet<string> nullValues)
+        public void Observe(string? raw, long line, IReadOnlySet<string> nullValues)
         {
-            var value = raw.Trim();
-            if (nullValues.Contains(value))
+            var value = raw?.Trim();
+            if (value is null || nullValues.Contains(value))
             {
                 _nulls.Add(line, null);
                 return;
@@ -443,7 +443,7 @@ internal sealed record ColumnExpectation(string Name)
 /// <summary>The JSON report of validate-data.</summary>
 internal sealed record ValidationReport(
     string Dataset, string Sha256, long Rows, IReadOnlyList<string> Columns, bool Passed, IReadOnlyList<ExpectationResult> Expectations,
-    string? DuplicateMethod, string QuantileMethod);
+    string? DuplicateMethod, string QuantileMethod, string Positions);
 
 /// <summary>One checked expectation.</summary>
 internal sealed record ExpectationResult(string Expectation, string? Column, bool Passed, string Observed, long Offending, IReadOnlyList<Example> Examples)

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Trainyard.Compute.Batch;
 using Trainyard.Core.Engine;
+using Trainyard.Core.Spec;
 using Trainyard.Runtime.Contracts;
 
 namespace Trainyard.Compute.Batch.Tests;
@@ -63,6 +64,33 @@ public sealed class BatchExecutorTests
     }
 
     [Fact]
+    public async Task Execute_ConcurrentAndLaterTasksOfARun_ShareOneCreateJobCall()
+    {
+        await using var h = await BatchHarness.StartAsync();
+        using var cts = new CancellationTokenSource(Limit);
+        var outcomes = await Task.WhenAll(new[] { "a", "b" }.Select(step => h.RunToEndAsync(BatchHarness.Work("run-jobs", step, ["true"]), cts.Token)));
+        Assert.All(outcomes, o => Assert.IsType<TaskOutcome.Succeeded>(o));
+        Assert.IsType<TaskOutcome.Succeeded>(await h.RunToEndAsync(BatchHarness.Work("run-jobs", "c", ["true"]), cts.Token));
+
+        Assert.Equal(1, h.Batch.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/jobs", StringComparison.Ordinal)));
+        Assert.Equal(3, h.Batch.FindJob(h.JobId("run-jobs"))!.Tasks.Count);
+    }
+
+    [Fact]
+    public async Task Execute_RememberedJobWasDeleted_CreatesItAgainAndTheTaskRuns()
+    {
+        await using var h = await BatchHarness.StartAsync();
+        using var cts = new CancellationTokenSource(Limit);
+        Assert.IsType<TaskOutcome.Succeeded>(await h.RunToEndAsync(BatchHarness.Work("run-gone", "a", ["true"]), cts.Token));
+        h.Batch.InjectFault(1, "POST", "/tasks", status: 404, code: "JobNotFound");
+
+        Assert.IsType<TaskOutcome.Succeeded>(await h.RunToEndAsync(BatchHarness.Work("run-gone", "b", ["true"]), cts.Token));
+
+        Assert.Equal(2, h.Batch.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/jobs", StringComparison.Ordinal)));
+        Assert.Equal(2, h.Batch.FindJob(h.JobId("run-gone"))!.Tasks.Count);
+    }
+
+    [Fact]
     public async Task Execute_NonZeroExit_FailsWithExitCodeBatchReasonAndStderr()
     {
         await using var h = await BatchHarness.StartAsync();
@@ -96,13 +124,13 @@ public sealed class BatchExecutorTests
     }
 
     [Fact]
-    public async Task Execute_Cancelled_TerminatesTheBatchTask()
+    public async Task Execute_CallCancelled_LeavesTheBatchTaskRunning_BecauseTheHostMayOnlyBeStopping()
     {
         await using var h = await BatchHarness.StartAsync();
         using var limit = new CancellationTokenSource(Limit);
-        var work = BatchHarness.Work("run-cancel", "train", ["sleep", "60"]);
+        var work = BatchHarness.Work("run-shutdown", "train", ["sleep", "60"]);
         var pending = Assert.IsType<TaskOutcome.Pending>(await h.Executor.ExecuteAsync(h.Context(work), limit.Token));
-        var jobId = h.JobId("run-cancel");
+        var jobId = h.JobId("run-shutdown");
         var taskId = BatchHarness.TaskId(work);
         await h.Batch.WaitForStateAsync(jobId, taskId, "running", limit.Token);
 
@@ -110,24 +138,59 @@ public sealed class BatchExecutorTests
         await cancelled.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => h.Executor.ExecuteAsync(h.Context(work, pending.State), cancelled.Token));
 
-        await h.Batch.WaitForStateAsync(jobId, taskId, "completed", limit.Token);
-        var json = h.Batch.FindJob(jobId)!.Tasks[taskId].ToJsonForTest();
-        Assert.Contains("TaskEnded", json, StringComparison.Ordinal);
-        Assert.Contains(h.Batch.Requests, r => r.Method == "POST" && r.Path.EndsWith("/terminate", StringComparison.Ordinal));
+        Assert.Equal("running", h.Batch.FindJob(jobId)!.Tasks[taskId].State);
+        Assert.DoesNotContain(h.Batch.Requests, r => r.Path.EndsWith("/terminate", StringComparison.Ordinal));
     }
 
     [Fact]
-    public async Task CancelAsync_StopsARunningTask()
+    public async Task CancelAttemptAsync_StopsARunningTask_AndIsIdempotent()
     {
         await using var h = await BatchHarness.StartAsync();
         using var cts = new CancellationTokenSource(Limit);
         var work = BatchHarness.Work("run-cancel2", "train", ["sleep", "60"]);
-        await h.Executor.ExecuteAsync(h.Context(work), cts.Token);
-        await h.Batch.WaitForStateAsync(h.JobId("run-cancel2"), BatchHarness.TaskId(work), "running", cts.Token);
+        var pending = Assert.IsType<TaskOutcome.Pending>(await h.Executor.ExecuteAsync(h.Context(work), cts.Token));
+        var (jobId, taskId) = (h.JobId("run-cancel2"), BatchHarness.TaskId(work));
+        await h.Batch.WaitForStateAsync(jobId, taskId, "running", cts.Token);
 
-        await h.Executor.CancelAsync(work, cts.Token);
+        await h.Executor.CancelAttemptAsync(work, cts.Token);
+        await h.Batch.WaitForStateAsync(jobId, taskId, "completed", cts.Token);
+        await h.Executor.CancelAttemptAsync(work, cts.Token);
+        await h.Executor.CancelAttemptAsync(BatchHarness.Work("run-never-started", "train", ["true"]), cts.Token);
 
-        await h.Batch.WaitForStateAsync(h.JobId("run-cancel2"), BatchHarness.TaskId(work), "completed", cts.Token);
+        Assert.Contains("TaskEnded", h.Batch.FindJob(jobId)!.Tasks[taskId].ToJsonForTest(), StringComparison.Ordinal);
+        var failed = Assert.IsType<TaskOutcome.Failed>(await h.Executor.ExecuteAsync(h.Context(work, pending.State), cts.Token));
+        Assert.NotEqual(0, failed.ExitCode);
+    }
+
+    [Fact]
+    public async Task RunFinishedAsync_TerminatesTheJobAndTasksStillRunning_AndIsIdempotent()
+    {
+        await using var h = await BatchHarness.StartAsync();
+        using var cts = new CancellationTokenSource(Limit);
+        var slow = BatchHarness.Work("run-over", "train", ["sleep", "60"]);
+        var quick = BatchHarness.Work("run-over", "prep", ["true"]);
+        Assert.IsType<TaskOutcome.Succeeded>(await h.RunToEndAsync(quick, cts.Token));
+        Assert.IsType<TaskOutcome.Pending>(await h.Executor.ExecuteAsync(h.Context(slow), cts.Token));
+        var jobId = h.JobId("run-over");
+        await h.Batch.WaitForStateAsync(jobId, BatchHarness.TaskId(slow), "running", cts.Token);
+
+        var spec = new PipelineSpec
+        {
+            Name = "churn",
+            Steps =
+            [
+                new StepSpec { Id = "prep", Executor = ExecutorKind.Batch, Run = new RunSpec { Command = ["true"] }, Resources = new ResourceSpec { Pool = "gpu" } },
+                new StepSpec { Id = "train", Executor = ExecutorKind.Batch, Run = new RunSpec { Command = ["sleep", "60"] }, Resources = new ResourceSpec { Pool = "gpu" } },
+                new StepSpec { Id = "report", Uses = "echo" },
+            ],
+        };
+        await h.Executor.RunFinishedAsync("run-over", RunStatus.Cancelled, spec, cts.Token);
+        await h.Batch.WaitForStateAsync(jobId, BatchHarness.TaskId(slow), "completed", cts.Token);
+        Assert.Equal("completed", h.Batch.FindJob(jobId)!.State);
+        await h.Executor.RunFinishedAsync("run-over", RunStatus.Cancelled, spec, cts.Token);
+        await h.Executor.RunFinishedAsync("run-without-batch-job", RunStatus.Succeeded, spec, cts.Token);
+
+        Assert.Equal(3, h.Batch.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/terminate", StringComparison.Ordinal) && !r.Path.Contains("/tasks/", StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -281,16 +344,19 @@ public sealed class BatchExecutorTests
     }
 
     [Fact]
-    public void RunTotal_SumsTaskCosts()
+    public void OwnValue_CountsOnlyOutputsOfTheTasksOwnBatchTask()
     {
-        var outputs = new[]
+        Dictionary<string, JsonElement> Outputs(string dispatchId) => new()
         {
-            new Dictionary<string, JsonElement> { [BatchCost.CostOutput] = JsonSerializer.SerializeToElement(0.25) },
-            new Dictionary<string, JsonElement> { ["auc"] = JsonSerializer.SerializeToElement(0.9) },
-            new Dictionary<string, JsonElement> { [BatchCost.CostOutput] = JsonSerializer.SerializeToElement(1.5) },
+            [BatchCost.CostOutput] = JsonSerializer.SerializeToElement(0.25),
+            [BatchCost.TaskIdOutput] = JsonSerializer.SerializeToElement(BatchIds.ForDispatch(dispatchId)),
         };
 
-        Assert.Equal(1.75, BatchCost.RunTotal(outputs));
+        Assert.Equal(0.25, BatchCost.OwnValue("r:train[0]:1", Outputs("r:train[0]:1"), BatchCost.CostOutput));
+        Assert.Null(BatchCost.OwnValue("r:select-best:1", Outputs("r:train[0]:1"), BatchCost.CostOutput));
+        Assert.Null(BatchCost.OwnValue("r:train[0]:1", Outputs("r:train[0]:1"), BatchCost.NodeSecondsOutput));
+        Assert.Null(BatchCost.OwnValue(null, Outputs("r:train[0]:1"), BatchCost.CostOutput));
+        Assert.Null(BatchCost.OwnValue("r:prep:1", new Dictionary<string, JsonElement> { ["auc"] = JsonSerializer.SerializeToElement(0.9) }, BatchCost.CostOutput));
     }
 
     [Fact]

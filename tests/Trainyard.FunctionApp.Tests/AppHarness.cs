@@ -85,6 +85,43 @@ internal sealed class AppHarness : IAsyncDisposable
         return Payloads.Res(result);
     }
 
+    /// <summary>
+    /// Plays the host's queue triggers until the run ends: each control and work message goes to AdvanceRun/ExecuteTask
+    /// as the Azure backend writes it (an {"id","body"} envelope, JSON-encoded again by the host). Returns the run's JSON.
+    /// </summary>
+    public async Task<JsonObject> DriveAsync(string runId, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            bool moved = false;
+            foreach (var (queue, function) in new[] { (Backend.Control, "AdvanceRun"), (Backend.Work, "ExecuteTask") })
+            {
+                foreach (var m in await queue.ReceiveAsync(8, TimeSpan.FromSeconds(30), cts.Token))
+                {
+                    var envelope = new JsonObject { ["id"] = m.Id, ["body"] = JsonNode.Parse(m.Body) }.ToJsonString();
+                    var (code, response) = await InvokeAsync(function, Payloads.Queue(envelope, m.DequeueCount));
+                    Assert.Equal(200, code);
+                    Payloads.AssertHostShape(response);
+                    await queue.CompleteAsync(m, cts.Token);
+                    moved = true;
+                }
+            }
+
+            var (_, result) = await InvokeAsync("Api", Payloads.Http("GET", "runs/" + runId));
+            var run = Payloads.Res(result).Body;
+            if (run["status"]?.GetValue<string>() is "succeeded" or "failed" or "cancelled")
+            {
+                return run;
+            }
+
+            if (!moved)
+            {
+                await Task.Delay(50, cts.Token);
+            }
+        }
+    }
+
     public async Task<IReadOnlyList<RunSummary>> RunsAsync(string? pipeline = null) =>
         await Backend.Store.ListRunsAsync(new RunQuery { PipelineName = pipeline, Limit = 1000 }, CancellationToken.None);
 

@@ -307,11 +307,14 @@ public abstract class EngineScenarioTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task MissingExecutor_FailsTheTaskWithAClearReason()
+    public async Task MissingExecutor_RefusesTheRunAtStart_NamingTheStepAndWhatToDo()
     {
-        var state = await RunAsync(Engine(), Request("noexec", [Step("remote", "echo") with { Executor = ExecutorKind.Batch }]));
-        Assert.Equal(RunStatus.Failed, state.Status);
-        Assert.Contains("No batch executor", state.Tasks["remote"].Message, StringComparison.Ordinal);
+        var engine = Engine(options: new RunEngineOptions { MissingExecutorHints = new Dictionary<ExecutorKind, string> { [ExecutorKind.Batch] = "set TRAINYARD_BATCH_ENDPOINT" } });
+        var e = await Assert.ThrowsAsync<RunRequestException>(() => engine.StartRunAsync(Request("noexec", [Step("remote", "echo") with { Executor = ExecutorKind.Batch }], runId: "noexec-1"), default));
+        Assert.Contains("Step 'remote'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("executor batch", e.Message, StringComparison.Ordinal);
+        Assert.Contains("set TRAINYARD_BATCH_ENDPOINT", e.Message, StringComparison.Ordinal);
+        Assert.Null(await engine.GetRunAsync("noexec-1", default));
     }
 
     [Fact]

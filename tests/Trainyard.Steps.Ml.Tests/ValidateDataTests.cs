@@ -11,9 +11,11 @@ public sealed class ValidateDataTests : IDisposable
 
     public void Dispose() => _h.Dispose();
 
-    private async Task<(TaskResult? Result, StepFailedException? Error, JsonElement Report)> Validate(string file, string expectations)
+    private async Task<(TaskResult? Result, StepFailedException? Error, JsonElement Report)> Validate(string file, string expectations) =>
+        await ValidateAt(await _h.PutDataFileAsync(file), expectations);
+
+    private async Task<(TaskResult? Result, StepFailedException? Error, JsonElement Report)> ValidateAt(string dataset, string expectations)
     {
-        var dataset = await _h.PutDataFileAsync(file);
         TaskResult? result = null;
         StepFailedException? error = null;
         try

@@ -622,7 +622,7 @@ internal sealed class DecisionContext
             DispatchId = dispatchId,
             PipelineName = _old.PipelineName,
             PipelineHash = _old.PipelineHash,
-            Executor = step.Executor ?? (step.Uses is not null ? ExecutorKind.Builtin : _spec.Defaults.Executor ?? ExecutorKind.Local),
+            Executor = step.EffectiveExecutor(_spec.Defaults),
             Uses = step.Uses,
             Command = command,
             Image = step.Run?.Image,

@@ -208,6 +208,10 @@ public sealed record StepSpec
     /// <summary>Executor (null: defaults, else builtin for `uses` and local for `run`).</summary>
     public ExecutorKind? Executor { get; init; }
 
+    /// <summary>The executor the step runs on: its own, else builtin for `uses`, else the pipeline default, else local.</summary>
+    public ExecutorKind EffectiveExecutor(DefaultsSpec defaults) =>
+        Executor ?? (Uses is not null ? ExecutorKind.Builtin : defaults.Executor ?? ExecutorKind.Local);
+
     /// <summary>Resources asked of the executor.</summary>
     public ResourceSpec? Resources { get; init; }
 

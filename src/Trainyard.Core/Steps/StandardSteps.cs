@@ -51,11 +51,12 @@ public static class StandardSteps
     };
 
     /// <summary>Checks a dataset against expectations.</summary>
-    public static BuiltinStepInfo ValidateData { get; } = new("validate-data", "1", "Streams a CSV dataset and checks expectations; fails listing every violation.")
+    public static BuiltinStepInfo ValidateData { get; } = new("validate-data", "1", "Streams a CSV or Parquet dataset and checks expectations; fails listing every violation.")
     {
         Inputs =
         [
-            In("dataset", "string", true, "Artifact path of the CSV file."),
+            In("dataset", "string", true, "Artifact path of the CSV or Parquet file."),
+            In("format", "string", false, "csv or parquet; default from the file extension (.parquet or .pq is Parquet, anything else CSV)."),
             In("expectations", "object", true, "columns (type, required, notNull, min, max, allowed, maxNullFraction, maxOutlierFraction, iqrMultiplier), rowCount {min, max}, maxDuplicateFraction, nullValues."),
         ],
         Outputs = ["report", "rows", "passed", "dataset", "sha256"],

@@ -115,6 +115,11 @@ internal static partial class FunctionEndpoints
 
     private static async Task<(int, InvocationResult)> AdvanceRunAsync(HttpContext context, InvocationRequest invocation)
     {
+        if (await DeferIfEarlyAsync(context, invocation, b => b.Control) is { } deferred)
+        {
+            return deferred;
+        }
+
         var message = ReadMessage<ControlMessage>(invocation, "control");
         await context.RequestServices.GetRequiredService<IRunGateway>().HandleControlAsync(message, context.RequestAborted);
         return (200, new InvocationResult().Log($"applied {message.Event.GetType().Name} to run {message.RunId}"));
@@ -122,6 +127,11 @@ internal static partial class FunctionEndpoints
 
     private static async Task<(int, InvocationResult)> ExecuteTaskAsync(HttpContext context, InvocationRequest invocation)
     {
+        if (await DeferIfEarlyAsync(context, invocation, b => b.Work) is { } deferred)
+        {
+            return deferred;
+        }
+
         var message = ReadMessage<WorkMessage>(invocation, "work");
         var dequeueCount = int.TryParse(invocation.MetadataText("DequeueCount"), out var n) ? n : 1;
         await context.RequestServices.GetRequiredService<IRunGateway>().ExecuteWorkAsync(message, dequeueCount, context.RequestAborted);
@@ -160,6 +170,37 @@ internal static partial class FunctionEndpoints
         context.Response.StatusCode = response.StatusCode;
         context.Response.ContentType = "application/json; charset=utf-8";
         await context.Response.Body.WriteAsync(response.BodyBytes(), context.RequestAborted);
+    }
+
+    /// <summary>
+    /// A message whose envelope carries a <c>notBefore</c> still ahead (a delay longer than a queue can hide a message,
+    /// delivered early by the host) is sent again with the remaining delay and this delivery completes: nothing runs early.
+    /// </summary>
+    private static async Task<(int, InvocationResult)?> DeferIfEarlyAsync(HttpContext context, InvocationRequest invocation, Func<IBackend, IMessageQueue> queueOf)
+    {
+        if (invocation.BindingJson(FunctionNames.Bindings.Message) is not { ValueKind: JsonValueKind.Object } envelope
+            || !envelope.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.String
+            || !envelope.TryGetProperty("notBefore", out var notBefore) || !notBefore.TryGetDateTimeOffset(out var due))
+        {
+            return null;
+        }
+
+        var now = context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        if (due <= now + TimeSpan.FromSeconds(1))
+        {
+            return null;
+        }
+
+        string? body = envelope.TryGetProperty("body", out var b) ? b.GetRawText()
+            : envelope.TryGetProperty("text", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        if (body is null)
+        {
+            return null;
+        }
+
+        var queue = queueOf(context.RequestServices.GetRequiredService<IBackend>());
+        await queue.SendAsync([new OutgoingMessage(id.GetString()!, body, due - now)], context.RequestAborted);
+        return (200, new InvocationResult().Log($"message {id.GetString()} is not due before {due:O}; sent again to {queue.Name} with that delay"));
     }
 
     private static T ReadMessage<T>(InvocationRequest invocation, string queue)

@@ -18,6 +18,21 @@ public interface ITaskExecutor
     Task<TaskOutcome> ExecuteAsync(TaskExecutionContext context, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// An executor whose attempts run elsewhere (e.g. Azure Batch) and go on running between its calls. The runtime tells
+/// it when an attempt was cancelled (run cancelled, attempt timed out) and when a run is over, so the remote work
+/// stops and what the run held remotely is released. Both calls are best effort, may come more than once, and must
+/// be idempotent.
+/// </summary>
+public interface IRemoteTaskExecutor : ITaskExecutor
+{
+    /// <summary>Stops the remote work of a cancelled attempt; no error when it already finished or never started.</summary>
+    Task CancelAttemptAsync(TaskWorkItem work, CancellationToken cancellationToken);
+
+    /// <summary>Releases what a finished run of <paramref name="spec"/> held remotely (e.g. its Batch jobs); called for runs with a step of this kind.</summary>
+    Task RunFinishedAsync(string runId, RunStatus status, PipelineSpec spec, CancellationToken cancellationToken);
+}
+
 /// <summary>What an executor gets for one attempt.</summary>
 public sealed record TaskExecutionContext
 {
