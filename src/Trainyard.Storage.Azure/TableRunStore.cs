@@ -153,7 +153,7 @@ internal sealed class TableRunStore : IRunStore
             outboxRow = new OutboxRow(row.RowKey, LargeValues.BlobName(row, "Items"), commit.Outbox);
         }
 
-        var (keptRows, removedBlobs, deliverLater) = PlanRemovals(commit, pk, seen, actions);
+        var (keptRows, removedBlobs, deliverLater) = await PlanRemovalsAsync(commit, pk, seen, actions, cancellationToken).ConfigureAwait(false);
         Response<IReadOnlyList<Response>> response;
         try
         {
@@ -215,12 +215,13 @@ internal sealed class TableRunStore : IRunStore
     /// <summary>
     /// Adds to <paramref name="actions"/> the removal of the outbox items in <see cref="RunCommit.Delivered"/> that this
     /// process knows the rows of: a row whose items are all delivered is deleted, a partly delivered row is rewritten
-    /// when what is left fits inline (a larger one stays as it is until its last item is delivered: a loader re-sends
-    /// its delivered items, which receivers de-duplicate). Returns the outbox rows left, the blobs of deleted rows, and
+    /// with what is left. Returns the outbox rows left, the blobs of deleted rows, and
     /// the ids to remove after the commit (rows not known here, or the transaction is full).
     /// </summary>
-    private (List<OutboxRow> Kept, List<string> RemovedBlobs, List<string> Later) PlanRemovals(RunCommit commit, string pk, Seen? seen, List<TableTransactionAction> actions)
+    private async Task<(List<OutboxRow> Kept, List<string> RemovedBlobs, List<string> Later)> PlanRemovalsAsync(
+        RunCommit commit, string pk, Seen? seen, List<TableTransactionAction> actions, CancellationToken cancellationToken)
     {
+        var scope = BlobScope(commit.RunId) + "/o";
         var kept = seen?.Outbox.ToList() ?? [];
         if (commit.Delivered.Count == 0)
         {
@@ -263,23 +264,19 @@ internal sealed class TableRunStore : IRunStore
                 continue;
             }
 
-            var items = JsonSerializer.Serialize(remaining.Select(OutboxDto.From), StoreJson.Options);
-            if (Encoding.UTF8.GetByteCount(items) <= _inlineLimit)
+            // Partly delivered: rewrite the row with what is left (a large rest goes to a new content-addressed blob,
+            // invisible until this transaction references it). Replace drops the old blob reference; the old blob
+            // goes after the commit.
+            var entity = new TableEntity(pk, row.RowKey) { ["Count"] = remaining.Count };
+            await _large.SetAsync(entity, "Items", JsonSerializer.Serialize(remaining.Select(OutboxDto.From), StoreJson.Options), scope, cancellationToken).ConfigureAwait(false);
+            actions.Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, entity, ETag.All));
+            var blob = LargeValues.BlobName(entity, "Items");
+            if (row.Blob is not null && row.Blob != blob)
             {
-                // Replace drops the old blob reference; the blob itself goes after the commit.
-                actions.Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace,
-                    new TableEntity(pk, row.RowKey) { ["Count"] = remaining.Count, ["Items"] = items }, ETag.All));
-                if (row.Blob is not null)
-                {
-                    removed.Add(row.Blob);
-                }
+                removed.Add(row.Blob);
+            }
 
-                kept.Add(row with { Items = remaining, Blob = null });
-            }
-            else
-            {
-                kept.Add(row with { Items = remaining });
-            }
+            kept.Add(row with { Items = remaining, Blob = blob });
         }
 
         return (kept, removed, later);

@@ -39,7 +39,8 @@ public sealed class AzureScaleOutTests(AzuriteFixture azurite) : IDisposable
             var executions = Path.Combine(_cli.WorkingDirectory, "executions.log");
             var fanYaml = FanOutYaml(1000, executions);
             var diamondYaml = DiamondYaml();
-            var engine = new RunEngine(backend, new RunEngineOptions { WorkRoot = Path.Combine(_cli.WorkingDirectory, "starter") });
+            // The starter only starts runs; it has the local executor because a host refuses runs it could not execute.
+            var engine = new RunEngine(backend, new RunEngineOptions { WorkRoot = Path.Combine(_cli.WorkingDirectory, "starter"), Executors = [new Trainyard.Compute.Local.LocalProcessExecutor()] });
             var fanRun = await engine.StartRunAsync(new StartRunRequest { Spec = PipelineLoader.LoadOrThrow(fanYaml, "fan.yaml"), SpecText = fanYaml }, limit.Token);
             var diamonds = new List<string>();
             var diamondSpec = PipelineLoader.LoadOrThrow(diamondYaml, "diamond.yaml");

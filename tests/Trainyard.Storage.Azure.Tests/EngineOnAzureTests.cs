@@ -36,6 +36,34 @@ public sealed class EngineOnAzureTests(AzuriteFixture azurite) : IDisposable
     }
 
     [AzuriteFact]
+    public async Task InlineFanOut_TwoEnginesOnOneHub_CompletesWithEveryTaskOnceAndNoOutboxLeft()
+    {
+        await using var hub = TestHub.Create(azurite);
+        using var cts = Limit();
+        var request = TestPipelines.FanOutFanIn(60);
+        var first = new RunEngine(hub.Backend, new RunEngineOptions { WorkRoot = _work, InlineBuiltins = true });
+        var second = new RunEngine(hub.Backend, new RunEngineOptions { WorkRoot = _work, InlineBuiltins = true });
+        var runId = await first.StartRunAsync(request, cts.Token);
+        second.RegisterSpec(request.Spec with { ContentHash = (await first.GetRunAsync(runId, cts.Token))!.PipelineHash });
+
+        // The second engine's worker loads the run while the first runs its attempts inline: outbox rows removed by
+        // one engine under the other's feet, commits from both, copies of inline attempts in the work queue.
+        var states = await Task.WhenAll(
+            new LocalWorker(first, new LocalWorkerOptions { Workers = 4 }).RunUntilCompleteAsync(runId, cts.Token),
+            new LocalWorker(second, new LocalWorkerOptions { Workers = 4 }).RunUntilCompleteAsync(runId, cts.Token));
+
+        Assert.All(states, s => Assert.Equal(RunStatus.Succeeded, s.Status));
+        var state = (await first.GetRunAsync(runId, cts.Token))!;
+        Assert.All(state.Tasks.Values, t => Assert.Equal((TaskStatus.Succeeded, 1), (t.Status, t.Attempt)));
+        var journal = await first.ReadJournalAsync(runId, cts.Token);
+        Assert.Equal(62, journal.OfType<TaskSucceeded>().Count());
+        Assert.Equal(62, journal.OfType<TaskDispatched>().Select(d => d.DispatchId).Distinct().Count());
+        var replayed = JournalReplay.Replay(request.Spec with { ContentHash = state.PipelineHash }, journal);
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(state, EngineJson.Options), System.Text.Json.JsonSerializer.Serialize(replayed, EngineJson.Options));
+        Assert.Empty((await hub.Backend.Store.LoadAsync(runId, cts.Token))!.PendingOutbox);
+    }
+
+    [AzuriteFact]
     public async Task WorkMessageDeliveredTooOften_IsQuarantined_TaskFailsWithReason_RunProceedsPerOnFailure()
     {
         await using var hub = TestHub.Create(azurite);
