@@ -986,7 +986,9 @@ public sealed class RunEngine
         foreach (var n in notify)
         {
             EngineLog.RunFinished(_log, n.RunId, Lower(n.Status));
-            await ReleaseRemoteAsync(n, ct).ConfigureAwait(false);
+            // Not cut short by a stopping worker (its own budget bounds it): a host that stops right after the run
+            // ended would otherwise leave the run's remote jobs running until the notification is re-sent.
+            await ReleaseRemoteAsync(n, CancellationToken.None).ConfigureAwait(false);
             foreach (var notifier in _o.Notifiers)
             {
                 try
