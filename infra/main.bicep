@@ -67,6 +67,7 @@ var names = {
   systemTopic: '${abbrs.eventGridSystemTopics}storage-${resourceToken}'
   serviceBus: '${abbrs.serviceBusNamespaces}${resourceToken}'
   topic: 'drift-signals'
+  subscription: 'trainyard'
   batch: '${abbrs.batchBatchAccounts}${resourceToken}'
   plan: '${abbrs.webServerFarms}${resourceToken}'
   artifactContainer: '${taskHub}-artifacts'
@@ -122,6 +123,7 @@ module serviceBus 'app/servicebus.bicep' = {
     location: location
     tags: tags
     topicName: names.topic
+    subscriptionName: names.subscription
   }
 }
 
@@ -180,6 +182,7 @@ module roles 'app/role-assignments.bicep' = {
     batchAccountName: names.batch
     serviceBusNamespaceName: names.serviceBus
     topicName: names.topic
+    subscriptionName: names.subscription
     applicationInsightsName: names.applicationInsights
     appIdentityName: names.appIdentity
     nodeIdentityName: names.nodeIdentity

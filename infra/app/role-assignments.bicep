@@ -1,9 +1,9 @@
 // Least-privilege data-plane roles, each on the narrowest scope that works:
 //   app identity   -> storage account: Blob Data Owner (the Functions host needs it for AzureWebJobsStorage: blob
 //                     trigger receipts, leases, keys), Queue Data Contributor, Table Data Contributor;
-//                     Batch account: Azure Batch Job Submitter; drift-signals topic: Service Bus Data Receiver
-//                     (OnDriftSignal) and Data Sender (the drift step); Application Insights: Monitoring Metrics
-//                     Publisher (telemetry with local auth off).
+//                     Batch account: Azure Batch Job Submitter; subscription drift-signals/trainyard: Service Bus
+//                     Data Receiver (OnDriftSignal); topic drift-signals: Data Sender (the drift step); Application
+//                     Insights: Monitoring Metrics Publisher (telemetry with local auth off).
 //   node identity  -> artifact container only: Blob Data Contributor (task inputs and outputs).
 //   deploying user -> (when principalId is set) storage Blob/Queue/Table Data Contributor for `trainyard pipelines
 //                     push` and `trainyard status --store azure:...`, and Service Bus Data Sender on the topic to
@@ -14,6 +14,7 @@ param artifactContainerName string
 param batchAccountName string
 param serviceBusNamespaceName string
 param topicName string
+param subscriptionName string
 param applicationInsightsName string
 param appIdentityName string
 param nodeIdentityName string
@@ -68,6 +69,10 @@ resource serviceBus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existin
 
   resource topic 'topics' existing = {
     name: topicName
+
+    resource subscription 'subscriptions' existing = {
+      name: subscriptionName
+    }
   }
 }
 
@@ -84,10 +89,6 @@ var userStorageRoles = [
   roles.storageBlobDataContributor
   roles.storageQueueDataContributor
   roles.storageTableDataContributor
-]
-var appTopicRoles = [
-  roles.serviceBusDataReceiver
-  roles.serviceBusDataSender
 ]
 
 resource appStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
@@ -112,17 +113,26 @@ resource appBatch 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource appTopic 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for role in appTopicRoles: {
-    scope: serviceBus::topic
-    name: guid(serviceBus::topic.id, appIdentity.id, role)
-    properties: {
-      principalId: appIdentity.properties.principalId
-      principalType: 'ServicePrincipal'
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
-    }
+// The Functions docs ask for the trigger's role to have effective scope over the topic subscription itself.
+resource appReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: serviceBus::topic::subscription
+  name: guid(serviceBus::topic::subscription.id, appIdentity.id, roles.serviceBusDataReceiver)
+  properties: {
+    principalId: appIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
   }
-]
+}
+
+resource appSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: serviceBus::topic
+  name: guid(serviceBus::topic.id, appIdentity.id, roles.serviceBusDataSender)
+  properties: {
+    principalId: appIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+  }
+}
 
 resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: applicationInsights

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -39,6 +40,11 @@ public sealed partial class BatchExecutor : IRemoteTaskExecutor
 
     private readonly BatchOptions _options;
     private readonly BatchClient _client;
+
+    // Job creations by job id: a run's later (and concurrent) tasks share one create-job call instead of each paying
+    // a POST, a 409 JobExists and a confirming GET.
+    private readonly ConcurrentDictionary<string, Lazy<Task<BatchCreateResult>>> _jobs = new(StringComparer.OrdinalIgnoreCase);
+    private const int MaxKnownJobs = 10_000;
     private readonly ILogger _logger;
 
     /// <summary>Creates the executor.</summary>
@@ -77,7 +83,7 @@ public sealed partial class BatchExecutor : IRemoteTaskExecutor
         var state = context.ResumeState is { ValueKind: JsonValueKind.Object } resume
             ? resume.Deserialize<BatchPollState>(BatchJson.Options)
             : null;
-        state ??= new BatchPollState(BatchIds.ForRun(_options.JobIdPrefix, work.RunId), BatchIds.ForDispatch(work.DispatchId), pool, 0, 0);
+        state ??= new BatchPollState(BatchIds.ForRun(_options.JobIdPrefix, work.RunId, pool), BatchIds.ForDispatch(work.DispatchId), pool, 0, 0);
 
         cancellationToken.ThrowIfCancellationRequested();
         return state.Poll == 0
@@ -89,21 +95,37 @@ public sealed partial class BatchExecutor : IRemoteTaskExecutor
     public async Task CancelAttemptAsync(TaskWorkItem work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
-        var jobId = BatchIds.ForRun(_options.JobIdPrefix, work.RunId);
+        if ((work.Resources?.Pool ?? _options.DefaultPoolId) is not { Length: > 0 } pool)
+        {
+            return; // Never submitted: a step without a pool fails before reaching Batch.
+        }
+
+        var jobId = BatchIds.ForRun(_options.JobIdPrefix, work.RunId, pool);
         var taskId = BatchIds.ForDispatch(work.DispatchId);
         await _client.TerminateTaskAsync(jobId, taskId, cancellationToken).ConfigureAwait(false);
         LogTerminated(_logger, jobId, taskId);
     }
 
     /// <summary>
-    /// Terminates a finished run's Batch job, and with it any task still running (a cancelled run's, or a task whose
-    /// result no longer matters); Batch keeps the completed job and its tasks for inspection. Safe to call twice.
+    /// Terminates a finished run's Batch jobs (one per pool its Batch steps use), and with them any task still running
+    /// (a cancelled run's, or one whose result no longer matters); Batch keeps completed jobs and their tasks for
+    /// inspection. Safe to call twice; a job that was never created is no error.
     /// </summary>
-    public async Task RunFinishedAsync(string runId, RunStatus status, CancellationToken cancellationToken)
+    public async Task RunFinishedAsync(string runId, RunStatus status, PipelineSpec spec, CancellationToken cancellationToken)
     {
-        var jobId = BatchIds.ForRun(_options.JobIdPrefix, runId);
-        await _client.TerminateJobAsync(jobId, $"trainyard run {status.ToString().ToLowerInvariant()}", cancellationToken).ConfigureAwait(false);
-        LogJobTerminated(_logger, jobId, runId);
+        ArgumentNullException.ThrowIfNull(spec);
+        var pools = spec.Steps
+            .Where(s => s.EffectiveExecutor(spec.Defaults) == ExecutorKind.Batch)
+            .Select(s => s.Resources?.Pool ?? _options.DefaultPoolId)
+            .OfType<string>()
+            .Distinct(StringComparer.OrdinalIgnoreCase);
+        foreach (var pool in pools)
+        {
+            var jobId = BatchIds.ForRun(_options.JobIdPrefix, runId, pool);
+            _jobs.TryRemove(jobId, out _);
+            await _client.TerminateJobAsync(jobId, $"trainyard run {status.ToString().ToLowerInvariant()}", cancellationToken).ConfigureAwait(false);
+            LogJobTerminated(_logger, jobId, runId);
+        }
     }
 
     /// <summary>The task Trainyard sends for an attempt (public so it can be inspected and tested).</summary>
@@ -189,15 +211,25 @@ public sealed partial class BatchExecutor : IRemoteTaskExecutor
         var work = context.Work;
         try
         {
-            var job = await _client.CreateJobAsync(
-                new BatchJobSpec(state.JobId, new BatchPoolInfo(state.Pool)) { DisplayName = $"{work.PipelineName} run {work.RunId}" },
-                cancellationToken).ConfigureAwait(false);
+            var job = await EnsureJobAsync(work, state, cancellationToken).ConfigureAwait(false);
             var spec = BuildTaskSpec(work, state.TaskId);
-            var task = await _client.CreateTaskAsync(state.JobId, spec, cancellationToken).ConfigureAwait(false);
+            BatchCreateResult task;
+            try
+            {
+                task = await _client.CreateTaskAsync(state.JobId, spec, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BatchException e) when (e.Code == "JobNotFound")
+            {
+                // The remembered job is gone (deleted outside Trainyard): create it again, once.
+                _jobs.TryRemove(state.JobId, out _);
+                job = await EnsureJobAsync(work, state, cancellationToken).ConfigureAwait(false);
+                task = await _client.CreateTaskAsync(state.JobId, spec, cancellationToken).ConfigureAwait(false);
+            }
+
             LogTaskSubmitted(_logger, state.JobId, state.TaskId, state.Pool, task == BatchCreateResult.AlreadyExisted);
             await context.Log(
                 task == BatchCreateResult.Created
-                    ? $"[trainyard] submitted Batch task {state.TaskId} to job {state.JobId} on pool {state.Pool}" + (job == BatchCreateResult.Created ? " (new job)" : "")
+                    ? $"[trainyard] submitted Batch task {state.TaskId} to job {state.JobId} on pool {state.Pool}" + (job ? " (new job)" : "")
                     : $"[trainyard] Batch task {state.TaskId} already existed in job {state.JobId} (redelivered dispatch); polling it, not starting a second one",
                 cancellationToken).ConfigureAwait(false);
         }
@@ -216,6 +248,34 @@ public sealed partial class BatchExecutor : IRemoteTaskExecutor
 
         var next = state with { Poll = 1 };
         return new TaskOutcome.Pending(PollDelay(work.DispatchId, 1), JsonSerializer.SerializeToElement(next, BatchJson.Options));
+    }
+
+    /// <summary>Creates the run's job on the pool unless this executor created or confirmed it already; true when this call created it.</summary>
+    private async Task<bool> EnsureJobAsync(TaskWorkItem work, BatchPollState state, CancellationToken cancellationToken)
+    {
+        if (_jobs.Count >= MaxKnownJobs)
+        {
+            _jobs.Clear();
+        }
+
+        var issued = false;
+        var create = _jobs.GetOrAdd(state.JobId, id => new Lazy<Task<BatchCreateResult>>(() =>
+        {
+            issued = true;
+            return _client.CreateJobAsync(
+                new BatchJobSpec(id, new BatchPoolInfo(state.Pool)) { DisplayName = $"{work.PipelineName} run {work.RunId} on {state.Pool}" },
+                cancellationToken);
+        }));
+        try
+        {
+            return await create.Value.ConfigureAwait(false) == BatchCreateResult.Created && issued;
+        }
+        catch
+        {
+            // A failed (or cancelled) create is not remembered: the next attempt asks Batch again.
+            _jobs.TryRemove(new KeyValuePair<string, Lazy<Task<BatchCreateResult>>>(state.JobId, create));
+            throw;
+        }
     }
 
     private async Task<TaskOutcome> PollAsync(TaskExecutionContext context, BatchPollState state, CancellationToken cancellationToken)

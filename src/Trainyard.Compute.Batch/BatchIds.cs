@@ -15,8 +15,16 @@ public static class BatchIds
 
     private const int HashChars = 16;
 
-    /// <summary>The job id for a run (one job per run).</summary>
-    public static string ForRun(string prefix, string runId) => Make(prefix, runId);
+    /// <summary>
+    /// The job id for a run's tasks on one pool: a Batch job runs all its tasks on the pool it was created with, so a
+    /// run with steps on the gpu and the cpu pool has one job per pool.
+    /// </summary>
+    public static string ForRun(string prefix, string runId, string poolId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        ArgumentException.ThrowIfNullOrEmpty(poolId);
+        return Make(prefix, poolId + "-" + runId);
+    }
 
     /// <summary>The task id for an attempt (one task per dispatch id).</summary>
     public static string ForDispatch(string dispatchId) => Make("t", dispatchId);

@@ -792,7 +792,7 @@ public sealed class RunEngine
                     continue;
                 }
 
-                await remote.RunFinishedAsync(finished.RunId, finished.Status, budget.Token).ConfigureAwait(false);
+                await remote.RunFinishedAsync(finished.RunId, finished.Status, spec, budget.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {

@@ -71,7 +71,7 @@ public sealed class BatchEndToEndTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal("succeeded", run.GetProperty("status").GetString());
 
         // Three training tasks, one Batch task each, in one job for the run; the job is terminated once the run is over.
-        var job = _batch!.FindJob(BatchIds.ForRun("ty", runId));
+        var job = _batch!.FindJob(BatchIds.ForRun("ty", runId, "gpu"));
         Assert.NotNull(job);
         Assert.Equal(3, job.Tasks.Count);
         Assert.All(job.Tasks.Values, t => Assert.Equal("completed", t.State));

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Trainyard.Compute.Batch;
 using Trainyard.Core.Engine;
+using Trainyard.Core.Spec;
 using Trainyard.Runtime.Contracts;
 
 namespace Trainyard.Compute.Batch.Tests;
@@ -60,6 +61,33 @@ public sealed class BatchExecutorTests
         Assert.Contains(h.Log, l => l.Contains("already existed", StringComparison.Ordinal));
         await h.Batch.WaitForStateAsync(job.Id, task.Id, "completed", cts.Token);
         Assert.Equal(1, task.Starts);
+    }
+
+    [Fact]
+    public async Task Execute_ConcurrentAndLaterTasksOfARun_ShareOneCreateJobCall()
+    {
+        await using var h = await BatchHarness.StartAsync();
+        using var cts = new CancellationTokenSource(Limit);
+        var outcomes = await Task.WhenAll(new[] { "a", "b" }.Select(step => h.RunToEndAsync(BatchHarness.Work("run-jobs", step, ["true"]), cts.Token)));
+        Assert.All(outcomes, o => Assert.IsType<TaskOutcome.Succeeded>(o));
+        Assert.IsType<TaskOutcome.Succeeded>(await h.RunToEndAsync(BatchHarness.Work("run-jobs", "c", ["true"]), cts.Token));
+
+        Assert.Equal(1, h.Batch.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/jobs", StringComparison.Ordinal)));
+        Assert.Equal(3, h.Batch.FindJob(h.JobId("run-jobs"))!.Tasks.Count);
+    }
+
+    [Fact]
+    public async Task Execute_RememberedJobWasDeleted_CreatesItAgainAndTheTaskRuns()
+    {
+        await using var h = await BatchHarness.StartAsync();
+        using var cts = new CancellationTokenSource(Limit);
+        Assert.IsType<TaskOutcome.Succeeded>(await h.RunToEndAsync(BatchHarness.Work("run-gone", "a", ["true"]), cts.Token));
+        h.Batch.InjectFault(1, "POST", "/tasks", status: 404, code: "JobNotFound");
+
+        Assert.IsType<TaskOutcome.Succeeded>(await h.RunToEndAsync(BatchHarness.Work("run-gone", "b", ["true"]), cts.Token));
+
+        Assert.Equal(2, h.Batch.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/jobs", StringComparison.Ordinal)));
+        Assert.Equal(2, h.Batch.FindJob(h.JobId("run-gone"))!.Tasks.Count);
     }
 
     [Fact]
@@ -146,11 +174,21 @@ public sealed class BatchExecutorTests
         var jobId = h.JobId("run-over");
         await h.Batch.WaitForStateAsync(jobId, BatchHarness.TaskId(slow), "running", cts.Token);
 
-        await h.Executor.RunFinishedAsync("run-over", RunStatus.Cancelled, cts.Token);
+        var spec = new PipelineSpec
+        {
+            Name = "churn",
+            Steps =
+            [
+                new StepSpec { Id = "prep", Executor = ExecutorKind.Batch, Run = new RunSpec { Command = ["true"] }, Resources = new ResourceSpec { Pool = "gpu" } },
+                new StepSpec { Id = "train", Executor = ExecutorKind.Batch, Run = new RunSpec { Command = ["sleep", "60"] }, Resources = new ResourceSpec { Pool = "gpu" } },
+                new StepSpec { Id = "report", Uses = "echo" },
+            ],
+        };
+        await h.Executor.RunFinishedAsync("run-over", RunStatus.Cancelled, spec, cts.Token);
         await h.Batch.WaitForStateAsync(jobId, BatchHarness.TaskId(slow), "completed", cts.Token);
         Assert.Equal("completed", h.Batch.FindJob(jobId)!.State);
-        await h.Executor.RunFinishedAsync("run-over", RunStatus.Cancelled, cts.Token);
-        await h.Executor.RunFinishedAsync("run-without-batch-job", RunStatus.Succeeded, cts.Token);
+        await h.Executor.RunFinishedAsync("run-over", RunStatus.Cancelled, spec, cts.Token);
+        await h.Executor.RunFinishedAsync("run-without-batch-job", RunStatus.Succeeded, spec, cts.Token);
 
         Assert.Equal(3, h.Batch.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/terminate", StringComparison.Ordinal) && !r.Path.Contains("/tasks/", StringComparison.Ordinal)));
     }

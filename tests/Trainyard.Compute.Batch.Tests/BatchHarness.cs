@@ -125,7 +125,7 @@ internal sealed class BatchHarness : IAsyncDisposable
         }
     }
 
-    public string JobId(string runId) => BatchIds.ForRun(Options.JobIdPrefix, runId);
+    public string JobId(string runId, string pool = "gpu") => BatchIds.ForRun(Options.JobIdPrefix, runId, pool);
 
     public static string TaskId(TaskWorkItem work) => BatchIds.ForDispatch(work.DispatchId);
 

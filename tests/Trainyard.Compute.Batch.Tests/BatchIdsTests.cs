@@ -12,18 +12,18 @@ public sealed class BatchIdsTests
     [InlineData("::::")]
     public void ForRun_AlwaysSatisfiesBatchIdRules(string runId)
     {
-        var id = BatchIds.ForRun("ty", runId);
+        var id = BatchIds.ForRun("ty", runId, "gpu");
 
         Assert.True(BatchIds.IsValid(id), id);
         Assert.True(id.Length <= 64, id);
-        Assert.Equal(id, BatchIds.ForRun("ty", runId));
+        Assert.Equal(id, BatchIds.ForRun("ty", runId, "gpu"));
     }
 
     [Fact]
     public void ForRun_IdsDifferingOnlyInCase_StayDistinctUnderCaseInsensitiveComparison()
     {
-        var a = BatchIds.ForRun("ty", "Run-ABC");
-        var b = BatchIds.ForRun("ty", "run-abc");
+        var a = BatchIds.ForRun("ty", "Run-ABC", "gpu");
+        var b = BatchIds.ForRun("ty", "run-abc", "gpu");
 
         Assert.False(string.Equals(a, b, StringComparison.OrdinalIgnoreCase));
     }
@@ -37,9 +37,15 @@ public sealed class BatchIdsTests
     [Fact]
     public void ForRun_KeepsAReadablePart()
     {
-        Assert.StartsWith("ty-nightly-2026-11-23-", BatchIds.ForRun("ty", "nightly@2026-11-23"), StringComparison.Ordinal);
+        Assert.StartsWith("ty-gpu-nightly-2026-11-23-", BatchIds.ForRun("ty", "nightly@2026-11-23", "gpu"), StringComparison.Ordinal);
     }
 
     [Fact]
-    public void ForRun_BadPrefix_Throws() => Assert.Throws<ArgumentException>(() => BatchIds.ForRun("bad prefix", "r"));
+    public void ForRun_EachPoolOfARunGetsItsOwnJob()
+    {
+        Assert.NotEqual(BatchIds.ForRun("ty", "nightly", "gpu"), BatchIds.ForRun("ty", "nightly", "cpu"));
+    }
+
+    [Fact]
+    public void ForRun_BadPrefix_Throws() => Assert.Throws<ArgumentException>(() => BatchIds.ForRun("bad prefix", "r", "gpu"));
 }

@@ -130,9 +130,11 @@ public sealed partial class InfraTests
         var binding = JsonNode.Parse(File.ReadAllText(RepoPaths.Of("src", "Trainyard.FunctionApp", "OnDriftSignal", "function.json")))!["bindings"]![0]!;
         var compiled = CompiledMain.Value;
         Assert.Equal(binding["topicName"]!.GetValue<string>(), compiled["variables"]!["names"]!["topic"]!.GetValue<string>());
+        Assert.Equal(binding["subscriptionName"]!.GetValue<string>(), compiled["variables"]!["names"]!["subscription"]!.GetValue<string>());
         var serviceBusModule = Deployments(compiled).Single(d => d["name"]?.GetValue<string>() == "servicebus");
-        var subscriptionDefault = serviceBusModule["properties"]!["template"]!["parameters"]!["subscriptionName"]!["defaultValue"]!.GetValue<string>();
-        Assert.Equal(binding["subscriptionName"]!.GetValue<string>(), subscriptionDefault);
+        var passed = serviceBusModule["properties"]!["parameters"]!.AsObject();
+        Assert.Equal("[variables('names').topic]", passed["topicName"]!["value"]!.GetValue<string>());
+        Assert.Equal("[variables('names').subscription]", passed["subscriptionName"]!["value"]!.GetValue<string>());
     }
 
     private static List<string> SettingsProblems(IReadOnlyCollection<(string Name, string Value)> inBicep)

@@ -131,7 +131,7 @@ public sealed class RemoteExecutorTests : IDisposable
             return Task.CompletedTask;
         }
 
-        public Task RunFinishedAsync(string runId, RunStatus status, CancellationToken cancellationToken)
+        public Task RunFinishedAsync(string runId, RunStatus status, PipelineSpec spec, CancellationToken cancellationToken)
         {
             Finished.Enqueue((runId, status));
             return FailRelease ? Task.FromException(new IOException("remote service unreachable")) : Task.CompletedTask;

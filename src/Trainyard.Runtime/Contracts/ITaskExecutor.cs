@@ -29,8 +29,8 @@ public interface IRemoteTaskExecutor : ITaskExecutor
     /// <summary>Stops the remote work of a cancelled attempt; no error when it already finished or never started.</summary>
     Task CancelAttemptAsync(TaskWorkItem work, CancellationToken cancellationToken);
 
-    /// <summary>Releases what a finished run held remotely (e.g. its Batch job); called for runs with a step of this kind.</summary>
-    Task RunFinishedAsync(string runId, RunStatus status, CancellationToken cancellationToken);
+    /// <summary>Releases what a finished run of <paramref name="spec"/> held remotely (e.g. its Batch jobs); called for runs with a step of this kind.</summary>
+    Task RunFinishedAsync(string runId, RunStatus status, PipelineSpec spec, CancellationToken cancellationToken);
 }
 
 /// <summary>What an executor gets for one attempt.</summary>
