@@ -83,7 +83,7 @@ internal static class PipelineCommands
     {
         var store = StoreOption();
         var json = new Option<bool>("--json") { Description = "Print JSON for tools instead of text." };
-        var command = new Command("list", "Registered pipelines: the active (newest) version of each, with its triggers.") { store, json };
+        var command = new Command("list", "Pushed pipelines: the active (last pushed) version of each, with its triggers.") { store, json };
         command.SetAction(async (parse, ct) =>
         {
             var output = CliOutput.For(parse, parse.GetValue(json));
@@ -92,14 +92,17 @@ internal static class PipelineCommands
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
                 var registry = new PipelineRegistry(cli.Backend.Store);
                 var all = await registry.VersionsAsync(null, ct);
-                var rows = all.GroupBy(v => v.Name, StringComparer.Ordinal)
-                    .OrderBy(g => g.Key, StringComparer.Ordinal)
-                    .Select(g =>
+                // Only pushed pipelines have an active version; names stored just because `trainyard run` used them are left out.
+                var rows = new List<PipelineRow>();
+                foreach (var g in all.GroupBy(v => v.Name, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+                {
+                    var hash = await registry.ActiveHashAsync(g.Key, ct);
+                    if (g.FirstOrDefault(v => v.ContentHash == hash) is { } active)
                     {
-                        var latest = g.OrderByDescending(v => v.RegisteredAt).First();
-                        return new PipelineRow(g.Key, latest.ContentHash, g.Count(), latest.RegisteredAt, Triggers(registry.Spec(latest)));
-                    })
-                    .ToList();
+                        rows.Add(new PipelineRow(g.Key, active.ContentHash, g.Count(), active.RegisteredAt, Triggers(registry.Spec(active))));
+                    }
+                }
+
                 if (output.Json)
                 {
                     output.WriteJson(rows);
@@ -153,15 +156,17 @@ internal static class PipelineCommands
                 }
                 else
                 {
-                    chosen = versions[0];
+                    chosen = await registry.ActiveVersionAsync(pipeline, ct) ?? versions[0];
                 }
+
+                var activeHash = await registry.ActiveHashAsync(pipeline, ct);
 
                 if (output.Json)
                 {
                     output.WriteJson(new ShownPipeline(
                         chosen.Name,
                         chosen.ContentHash,
-                        chosen.ContentHash == versions[0].ContentHash,
+                        chosen.ContentHash == activeHash,
                         chosen.RegisteredAt,
                         chosen.Source,
                         Triggers(registry.Spec(chosen)),
@@ -170,7 +175,7 @@ internal static class PipelineCommands
                     return RunCommands.Ok;
                 }
 
-                output.Info($"pipeline {chosen.Name} version {chosen.ContentHash}{(chosen.ContentHash == versions[0].ContentHash ? " (active)" : "")}");
+                output.Info($"pipeline {chosen.Name} version {chosen.ContentHash}{(chosen.ContentHash == activeHash ? " (active)" : activeHash is null ? " (not pushed: only used by runs; its triggers are off)" : "")}");
                 output.Info($"registered {chosen.RegisteredAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC from {chosen.Source ?? "?"}");
                 output.Info($"triggers: {string.Join(", ", Triggers(registry.Spec(chosen)))}");
                 output.Info($"versions ({versions.Count}, newest first): {string.Join(", ", versions.Select(v => Short(v.ContentHash)))}");

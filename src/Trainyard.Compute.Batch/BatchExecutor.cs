@@ -415,7 +415,9 @@ public sealed partial class BatchExecutor : IRemoteTaskExecutor
         string? text;
         try
         {
-            text = await _client.GetTaskFileTailAsync(state.JobId, state.TaskId, file, _options.MaxLogBytes, cancellationToken).ConfigureAwait(false);
+            // The copy Batch uploaded on completion first: it outlives the node (pools scale to zero), and costs no Batch request.
+            text = await ReadUploadedLogAsync(context, file, cancellationToken).ConfigureAwait(false)
+                ?? await _client.GetTaskFileTailAsync(state.JobId, state.TaskId, file, _options.MaxLogBytes, cancellationToken).ConfigureAwait(false);
         }
         catch (BatchException e)
         {
@@ -439,6 +441,38 @@ public sealed partial class BatchExecutor : IRemoteTaskExecutor
         }
 
         return text;
+    }
+
+    /// <summary>The end (at most MaxLogBytes) of a log file Batch uploaded under the attempt's `_batch/` folder; null when it is not there.</summary>
+    private async Task<string?> ReadUploadedLogAsync(TaskExecutionContext context, string file, CancellationToken cancellationToken)
+    {
+        var stream = await context.Artifacts.OpenReadAsync(context.Work.OutputPrefix + LogFolder + file, cancellationToken).ConfigureAwait(false);
+        if (stream is null)
+        {
+            return null;
+        }
+
+        await using (stream.ConfigureAwait(false))
+        {
+            // Keep only the tail while streaming: a chatty training loop can log far more than the step log keeps.
+            var max = _options.MaxLogBytes;
+            using var tail = new MemoryStream();
+            var buffer = new byte[81920];
+            int read;
+            while ((read = await stream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                tail.Write(buffer, 0, read);
+                if (tail.Length > 2L * max)
+                {
+                    var keep = tail.GetBuffer().AsSpan((int)tail.Length - max, max).ToArray();
+                    tail.SetLength(0);
+                    tail.Write(keep);
+                }
+            }
+
+            var bytes = tail.GetBuffer().AsSpan(0, (int)tail.Length);
+            return Encoding.UTF8.GetString(bytes.Length > max ? bytes[^max..] : bytes);
+        }
     }
 
     private static async Task<string?> ReadOutputsAsync(TaskExecutionContext context, ArtifactInfo artifact, Dictionary<string, JsonElement> outputs, CancellationToken cancellationToken)

@@ -96,6 +96,22 @@ public sealed class LocalWorker
         }
     }
 
+    /// <summary>
+    /// A final state is committed before its outbox (the run-finished notification, which also releases remote work
+    /// such as Batch jobs) is delivered, so stopping the loops at once could cut that delivery short. Waits, briefly,
+    /// until the run's outbox is delivered (here or by another process).
+    /// </summary>
+    private async Task DrainOutboxAsync(string runId, Task loops, CancellationToken cancellationToken)
+    {
+        var deadline = _time.GetUtcNow() + TimeSpan.FromSeconds(10);
+        while (!loops.IsCompleted && _time.GetUtcNow() < deadline
+            && await _engine.Backend.Store.LoadAsync(runId, cancellationToken).ConfigureAwait(false) is { PendingOutbox.Count: > 0 })
+        {
+            await Task.WhenAny(loops, Task.Delay(TimeSpan.FromMilliseconds(25), _time, cancellationToken)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
     /// <summary>Works until the run reaches a final state (finished here or by another process), then stops; returns the final state.</summary>
     public async Task<RunState> RunUntilCompleteAsync(string runId, CancellationToken cancellationToken)
     {
@@ -119,6 +135,7 @@ public sealed class LocalWorker
                     ?? throw new RunRequestException($"Run '{runId}' does not exist; list runs with `trainyard runs`.");
                 if (state.Status != RunStatus.Running)
                 {
+                    await DrainOutboxAsync(runId, loops, cancellationToken).ConfigureAwait(false);
                     return state;
                 }
 

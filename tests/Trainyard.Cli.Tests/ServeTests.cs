@@ -141,6 +141,25 @@ public sealed class ServeTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public async Task Serve_FunctionAppProcessDies_ServeStopsWithExit1AndSaysSo()
+    {
+        var serve = _cli.Start(["serve", "--poll", "250ms"]);
+        await ServeOutput.WaitForAsync(serve, ServeOutput.Ready, TimeSpan.FromSeconds(90));
+        var pid = serve.Process.Id;
+        var children = File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+        var app = Assert.Single(children, c => File.ReadAllText($"/proc/{c}/cmdline").Contains("Trainyard.FunctionApp", StringComparison.Ordinal));
+
+        using (var process = Process.GetProcessById(app))
+        {
+            process.Kill();
+        }
+
+        var result = await serve.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("the Function App exited unexpectedly", result.Stderr);
+    }
+
+    [Fact]
     public async Task Serve_MissingApp_Exit2WithWhereToFindIt()
     {
         var result = await _cli.RunAsync(["serve", "--app", Path.Combine(_cli.WorkingDirectory, "nowhere")], TimeSpan.FromSeconds(60));

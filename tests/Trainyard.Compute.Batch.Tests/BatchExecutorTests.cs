@@ -42,6 +42,38 @@ public sealed class BatchExecutorTests
         Assert.Contains("[stderr] warn", h.Log);
         // stdout/stderr are also kept in storage beside the outputs, not listed as artifacts.
         Assert.NotNull(await h.Artifacts.GetInfoAsync(work.OutputPrefix + BatchExecutor.LogFolder + "stdout.txt", cts.Token));
+        // ...which is where the step log comes from: no request to the node's file API.
+        Assert.DoesNotContain(h.Batch.Requests, r => r.Path.Contains("/files/", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Execute_LogsNotUploaded_AreReadFromTheNode()
+    {
+        await using var h = await BatchHarness.StartAsync();
+        using var cts = new CancellationTokenSource(Limit);
+        var work = BatchHarness.Work("run-nolog", "train", ["/bin/sh", "-c", "echo from the node"]);
+        var pending = Assert.IsType<TaskOutcome.Pending>(await h.Executor.ExecuteAsync(h.Context(work), cts.Token));
+        await h.Batch.WaitForStateAsync(h.JobId("run-nolog"), BatchHarness.TaskId(work), "completed", cts.Token);
+        await h.Blobs.DeleteAsync(h.Container, h.Options.ArtifactBlobPrefix + work.OutputPrefix + BatchExecutor.LogFolder + "stdout.txt", cts.Token);
+
+        Assert.IsType<TaskOutcome.Succeeded>(await h.Executor.ExecuteAsync(h.Context(work, pending.State), cts.Token));
+
+        Assert.Contains("from the node", h.Log);
+        Assert.Contains(h.Batch.Requests, r => r.Method == "GET" && r.Path.EndsWith("/files/stdout.txt", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Execute_LongLog_OnlyItsEndReachesTheStepLog()
+    {
+        await using var h = await BatchHarness.StartAsync(o => o with { MaxLogBytes = 1000 });
+        using var cts = new CancellationTokenSource(Limit);
+        var work = BatchHarness.Work("run-chatty", "train", ["/bin/sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done"]);
+
+        Assert.IsType<TaskOutcome.Succeeded>(await h.RunToEndAsync(work, cts.Token));
+
+        Assert.Contains("line-2999", h.Log);
+        Assert.DoesNotContain("line-0", h.Log);
+        Assert.True(h.Log.Count(l => l.StartsWith("line-", StringComparison.Ordinal)) <= 1000 / 9 + 1, string.Join(",", h.Log.Take(3)));
     }
 
     [Fact]

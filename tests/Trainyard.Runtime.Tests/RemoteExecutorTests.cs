@@ -67,6 +67,22 @@ public sealed class RemoteExecutorTests : IDisposable
     }
 
     [Fact]
+    public async Task RunUntilComplete_WaitsForTheRunFinishedDelivery_SoASlowReleaseIsNotCutShort()
+    {
+        var remote = new FakeRemoteExecutor(pollsBeforeDone: 0) { ReleaseDelay = TimeSpan.FromMilliseconds(600) };
+        var engine = Engine(remote);
+        using var cts = new CancellationTokenSource(Limit);
+        var runId = await engine.StartRunAsync(Request("remote-slow", [Step("train", "echo") with { Executor = ExecutorKind.Batch }], runId: "remote-slow-1"), cts.Token);
+
+        var state = await new LocalWorker(engine, new LocalWorkerOptions { Workers = 2, MinIdleDelay = TimeSpan.FromMilliseconds(2), RunPollInterval = TimeSpan.FromMilliseconds(10) })
+            .RunUntilCompleteAsync(runId, cts.Token);
+
+        Assert.Equal(RunStatus.Succeeded, state.Status);
+        Assert.Equal(("remote-slow-1", RunStatus.Succeeded), Assert.Single(remote.Released));
+        Assert.Empty((await engine.Backend.Store.LoadAsync(runId, cts.Token))!.PendingOutbox);
+    }
+
+    [Fact]
     public async Task RemoteExecutorThatThrowsOnRelease_DoesNotBlockTheRun()
     {
         var remote = new FakeRemoteExecutor(pollsBeforeDone: 0) { FailRelease = true };
@@ -131,10 +147,21 @@ public sealed class RemoteExecutorTests : IDisposable
             return Task.CompletedTask;
         }
 
-        public Task RunFinishedAsync(string runId, RunStatus status, PipelineSpec spec, CancellationToken cancellationToken)
+        public TimeSpan ReleaseDelay { get; init; }
+
+        /// <summary>Releases that ran to their end.</summary>
+        public ConcurrentQueue<(string RunId, RunStatus Status)> Released { get; } = new();
+
+        public async Task RunFinishedAsync(string runId, RunStatus status, PipelineSpec spec, CancellationToken cancellationToken)
         {
             Finished.Enqueue((runId, status));
-            return FailRelease ? Task.FromException(new IOException("remote service unreachable")) : Task.CompletedTask;
+            await Task.Delay(ReleaseDelay, cancellationToken);
+            if (FailRelease)
+            {
+                throw new IOException("remote service unreachable");
+            }
+
+            Released.Enqueue((runId, status));
         }
     }
 }

@@ -90,6 +90,7 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
             items.Add(new JsonObject
             {
                 ["name"] = g.Key,
+                ["active"] = await registry.ActiveHashAsync(g.Key, ct),
                 ["latest"] = latest.ContentHash,
                 ["registeredAt"] = latest.RegisteredAt.ToString("O", CultureInfo.InvariantCulture),
                 ["versions"] = g.Count(),
@@ -107,7 +108,8 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
             throw UnknownPipeline(name);
         }
 
-        var spec = registry.Spec(versions[0]);
+        var active = await registry.ActiveHashAsync(name, ct);
+        var spec = registry.Spec(versions.FirstOrDefault(v => v.ContentHash == active) ?? versions[0]);
         var triggers = new JsonArray();
         foreach (var t in spec?.Triggers ?? [])
         {
@@ -117,6 +119,7 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
         return new ApiResponse(200, new JsonObject
         {
             ["name"] = name,
+            ["active"] = active,
             ["latest"] = versions[0].ContentHash,
             ["triggers"] = triggers,
             ["versions"] = new JsonArray([.. versions.Select(v => (JsonNode)VersionJson(v))]),
@@ -136,7 +139,7 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
         var body = ParseObject(request.Body, allowEmpty: true);
         var versionText = body is not null && InvocationRequest.Property(body.Value, "version") is { ValueKind: JsonValueKind.String } v ? v.GetString() : null;
         var version = versionText is null
-            ? await registry.LatestAsync(name, ct) ?? throw UnknownPipeline(name)
+            ? await registry.ActiveVersionAsync(name, ct) ?? throw UnknownPipeline(name)
             : await registry.FindAsync(name, versionText, ct) ?? throw new ApiException(404, "unknown_version", $"pipeline '{name}' has no version '{versionText}'", "version");
 
         var runParams = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
