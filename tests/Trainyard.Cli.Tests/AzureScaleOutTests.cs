@@ -1,7 +1,9 @@
 using System.Globalization;
+using Trainyard.Compute.Local;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime;
+using Trainyard.Runtime.Builtins;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Storage.Azure;
 using Trainyard.Testing;
@@ -39,7 +41,12 @@ public sealed class AzureScaleOutTests(AzuriteFixture azurite) : IDisposable
             var executions = Path.Combine(_cli.WorkingDirectory, "executions.log");
             var fanYaml = FanOutYaml(1000, executions);
             var diamondYaml = DiamondYaml();
-            var engine = new RunEngine(backend, new RunEngineOptions { WorkRoot = Path.Combine(_cli.WorkingDirectory, "starter") });
+            // The starter has the workers' executors: a host refuses to start a run whose steps it could not execute.
+            var engine = new RunEngine(backend, new RunEngineOptions
+            {
+                WorkRoot = Path.Combine(_cli.WorkingDirectory, "starter"),
+                Executors = [new BuiltinExecutor(BuiltinStepRegistry.CreateStandard()), new LocalProcessExecutor()],
+            });
             var fanRun = await engine.StartRunAsync(new StartRunRequest { Spec = PipelineLoader.LoadOrThrow(fanYaml, "fan.yaml"), SpecText = fanYaml }, limit.Token);
             var diamonds = new List<string>();
             var diamondSpec = PipelineLoader.LoadOrThrow(diamondYaml, "diamond.yaml");
