@@ -118,7 +118,7 @@ public static class AppSettings
         new(ServiceBusCredential, "Set to managedidentity: the host's Service Bus trigger signs in with a managed identity.", "", SettingReader.Host, SettingPlace.AzureOnly),
         new(ServiceBusClientId, "Client id of the user-assigned identity the host's Service Bus trigger signs in with.", "", SettingReader.Host, SettingPlace.AzureOnly),
         new(AzureClientId, "Client id of the user-assigned managed identity DefaultAzureCredential signs in with (Batch, Service Bus send). Empty locally: developer credentials.", "", SettingReader.App, SettingPlace.AzureOnly),
-        new(BatchEndpoint, "Azure Batch account endpoint (https://<account>.<region>.batch.azure.com). Empty: steps with executor batch fail with a clear error.", "", SettingReader.App, SettingPlace.Both),
+        new(BatchEndpoint, "Azure Batch account endpoint (https://<account>.<region>.batch.azure.com). Empty: runs with a step on executor batch are refused at start, naming the step and this setting (see docs/batch.md).", "", SettingReader.App, SettingPlace.Both),
         new(BatchArtifactContainerUrl, "Artifact blob container URL Batch nodes read inputs from and write outputs to (required with the Batch endpoint).", "", SettingReader.App, SettingPlace.Both),
         new(BatchNodeIdentityId, "Resource id of the user-assigned identity attached to the Batch pools.", "", SettingReader.App, SettingPlace.Both),
         new(BatchDefaultPool, "Batch pool used when a step names none in resources.pool.", "", SettingReader.App, SettingPlace.Both),

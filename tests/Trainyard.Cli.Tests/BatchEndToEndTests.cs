@@ -43,11 +43,13 @@ public sealed class BatchEndToEndTests(AzuriteFixture azurite) : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        _cli.Dispose();
+        // The double first: its task folders live in the CLI's scratch folder, which _cli deletes.
         if (_batch is not null)
         {
             await _batch.DisposeAsync();
         }
+
+        _cli.Dispose();
 
         if (!AzuriteFixture.SkipRequested && azurite.ConnectionString.Length > 0)
         {
@@ -107,6 +109,44 @@ public sealed class BatchEndToEndTests(AzuriteFixture azurite) : IAsyncLifetime
         var requests = _batch.Requests;
         Console.WriteLine($"churn-batch on the Batch double: {wall.TotalSeconds:0.0} s wall, {requests.Count} Batch requests for 3 tasks "
             + $"({requests.Count(r => r.Method == "GET" && r.Path.Contains("/tasks/", StringComparison.Ordinal) && !r.Path.Contains("/files/", StringComparison.Ordinal))} status polls)");
+    }
+
+    [AzuriteFact]
+    public async Task TrainyardCancel_FromAnotherProcess_TerminatesTheRunningBatchTask()
+    {
+        var pipeline = _cli.WriteFile("long-train.yaml", """
+            name: long-train
+            steps:
+              - id: train
+                executor: batch
+                resources: { pool: gpu }
+                run:
+                  command: [sleep, "300"]
+            """);
+        var run = _cli.Start(["run", pipeline, "--store", Store, "--json"]);
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        DoubleTask? task = null;
+        while (task?.State != "running")
+        {
+            Assert.False(run.Process.HasExited, run.Stdout);
+            await Task.Delay(100, limit.Token);
+            task = _batch!.Jobs.SelectMany(j => j.Tasks.Values).FirstOrDefault();
+        }
+
+        var runs = await _cli.RunAsync(["runs", "--store", Store, "--json"]);
+        var runId = JsonDocument.Parse(runs.Stdout).RootElement.EnumerateArray().Single().GetProperty("runId").GetString()!;
+        var cancel = await _cli.RunAsync(["cancel", runId, "--store", Store]);
+        Assert.True(cancel.ExitCode == 0, cancel.ToString());
+
+        while (task.State != "completed")
+        {
+            await Task.Delay(100, limit.Token);
+        }
+
+        var result = await run.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal("cancelled", JsonDocument.Parse(result.Stdout).RootElement.GetProperty("status").GetString());
+        Assert.Equal("completed", _batch!.FindJob(BatchIds.ForRun("ty", runId, "gpu"))!.State);
+        Assert.Contains("TaskEnded", task.ToJsonForTest(), StringComparison.Ordinal);
     }
 
     [AzuriteFact]

@@ -79,6 +79,9 @@ public sealed partial class BatchRestDouble : IAsyncDisposable
         }
     }
 
+    /// <summary>Every job, in no particular order.</summary>
+    public IReadOnlyList<DoubleJob> Jobs => [.. _jobs.Values];
+
     /// <summary>A job, or null.</summary>
     public DoubleJob? FindJob(string jobId) => _jobs.GetValueOrDefault(jobId);
 
