@@ -64,8 +64,9 @@ public sealed record RunEngineOptions
     /// them through the work queue, and commit their results together (one commit per run for every result that arrived
     /// meanwhile). Durability is unchanged: the dispatch stays in the run's outbox until the commit that records its
     /// result removes it, so after a crash it is delivered to the work queue like any pending command, and the dispatch
-    /// claim still keeps two copies of an attempt from running at once. For hosts that work their own queues (the CLI,
-    /// local workers); leave it off in hosts whose control handler must return quickly.
+    /// claim still keeps two copies of an attempt from running at once. For long-lived hosts that work their own queues
+    /// (a local worker); leave it off in hosts whose control handler must return quickly, and in one-shot processes (a
+    /// command that commits and exits would leave its inline attempts pending until the run is next loaded or resumed).
     /// </summary>
     public bool InlineBuiltins { get; init; }
 
