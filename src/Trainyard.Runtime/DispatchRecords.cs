@@ -99,6 +99,20 @@ internal sealed class DispatchRecords(IRunStore store, TimeProvider time, TimeSp
         throw new ConcurrencyException($"Could not set the cancel flag of dispatch '{dispatchId}' after 10 attempts; the cancel will be retried.");
     }
 
+    /// <summary>How long a live claim on the attempt still runs (its holder is executing it), or null when none does.</summary>
+    public async Task<TimeSpan?> LiveClaimAsync(string dispatchId, CancellationToken ct)
+    {
+        var current = await store.GetValueAsync(Scope, dispatchId, ct).ConfigureAwait(false);
+        if (current is null)
+        {
+            return null;
+        }
+
+        var (state, _, expires) = Parse(current.Value);
+        var left = expires - time.GetUtcNow();
+        return state == "running" && left > TimeSpan.Zero ? left : null;
+    }
+
     /// <summary>True when the attempt's record says cancelled.</summary>
     public async Task<bool> IsCancelledAsync(string dispatchId, CancellationToken ct)
     {

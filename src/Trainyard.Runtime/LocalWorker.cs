@@ -335,6 +335,14 @@ public sealed class LocalWorker
 
         if (_o.PoisonThreshold is { } max && message.DequeueCount > max && _o.PoisonHandler is not null)
         {
+            // A duplicate copy of an attempt that a live holder is executing comes back "busy" delivery after delivery
+            // while a long task runs: that is not a poison message, and failing the attempt would fail a running task.
+            if (await _engine.LiveClaimAsync(work!.Work.DispatchId, stop).ConfigureAwait(false) is { } left)
+            {
+                await AbandonAsync(queue, message, left + TimeSpan.FromMilliseconds(50), stop).ConfigureAwait(false);
+                return;
+            }
+
             await GiveUpAsync(queue, message, $"task attempt {work!.Work.DispatchId} was delivered {message.DequeueCount} times without finishing", stop).ConfigureAwait(false);
             return;
         }

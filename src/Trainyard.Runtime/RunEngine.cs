@@ -251,6 +251,14 @@ public sealed class RunEngine
     }
 
     /// <summary>
+    /// How long another holder's live claim on an attempt still runs (it is executing the attempt now), or null. A copy of
+    /// the work message met meanwhile is a duplicate, not a message that keeps failing: hosts must not count its
+    /// deliveries toward their poison threshold.
+    /// </summary>
+    public Task<TimeSpan?> LiveClaimAsync(string dispatchId, CancellationToken cancellationToken) =>
+        _o.ClaimDispatches ? _records.LiveClaimAsync(dispatchId, cancellationToken) : Task.FromResult<TimeSpan?>(null);
+
+    /// <summary>
     /// Executes one work message: skips attempts that are done, cancelled or claimed by another worker, runs the
     /// executor in a per-attempt working folder, stores the task log at `{OutputPrefix}log.txt`, and reports
     /// TaskSucceeded/TaskFailed to the control queue (event id derived from the dispatch id, so duplicates drop).
