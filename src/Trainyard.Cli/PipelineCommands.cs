@@ -148,6 +148,7 @@ internal static class PipelineCommands
                     throw new CliInputException($"no pipeline '{pipeline}' is registered in this store; see `trainyard pipelines list`, or register it with `trainyard pipelines push FILE`.");
                 }
 
+                var activeHash = await registry.ActiveHashAsync(pipeline, ct);
                 PipelineVersion chosen;
                 if (parse.GetValue(version) is { } hash)
                 {
@@ -156,10 +157,8 @@ internal static class PipelineCommands
                 }
                 else
                 {
-                    chosen = await registry.ActiveVersionAsync(pipeline, ct) ?? versions[0];
+                    chosen = versions.FirstOrDefault(v => v.ContentHash == activeHash) ?? versions[0];
                 }
-
-                var activeHash = await registry.ActiveHashAsync(pipeline, ct);
 
                 if (output.Json)
                 {
