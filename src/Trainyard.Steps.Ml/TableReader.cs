@@ -121,6 +121,7 @@ internal sealed class ParquetTableReader : ITableReader
             if (nested is not null)
             {
                 await reader.DisposeAsync();
+                await stream.DisposeAsync();
                 throw new StepFailedException($"{source}: column '{nested.Name}' is nested or repeated ({nested.SchemaType}); validate-data reads flat tables. Flatten it upstream (one value per row and column).");
             }
 
