@@ -436,7 +436,9 @@ public sealed class LocalWorker
     {
         try
         {
-            await queue.CompleteAsync(message, stop).ConfigureAwait(false);
+            // Once handled, the message goes even when stopping: a stop requested just after a result was reported
+            // (e.g. the run it finished) must not leave the message to come back after its lease.
+            await queue.CompleteAsync(message, stop.IsCancellationRequested ? CancellationToken.None : stop).ConfigureAwait(false);
         }
         catch (LeaseLostException e)
         {
