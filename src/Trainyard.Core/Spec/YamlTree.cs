@@ -57,19 +57,10 @@ internal static class YamlTree
     /// <summary>Reads the single document; null for an empty stream. Throws <see cref="YamlException"/> or <see cref="YamlLimitException"/>.</summary>
     public static YNode? Read(string text)
     {
-        var parser = new Parser(new StringReader(text));
-        parser.Consume<StreamStart>();
-        if (parser.Accept<StreamEnd>(out _))
-        {
-            return null;
-        }
-
         var state = new State();
-        parser.Consume<DocumentStart>();
-        YNode root;
         try
         {
-            root = ReadNode(parser, state, 0);
+            return ReadDocument(new Parser(new StringReader(text)), state);
         }
         catch (InvalidOperationException ex)
         {
@@ -77,7 +68,28 @@ internal static class YamlTree
             var at = state.OpenFlow.Count > 0 ? state.OpenFlow.Peek() : state.Last;
             throw new YamlException(at, at, "this flow collection ('{...}' or '[...]') is not closed properly: a closing bracket or brace is missing", ex);
         }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or OverflowException or IndexOutOfRangeException)
+        {
+            // YamlDotNet lets these escape for some malformed input (a verbatim tag `!<...>` that is not a URI, an
+            // out-of-range %YAML version); they are syntax errors in the user's file, not faults of ours.
+            var at = state.Last;
+            throw new YamlException(at, at, $"malformed YAML after this point ({CleanArgumentMessage(ex)}); a tag (`!name` or `!<...>`) or a %-directive is the usual cause", ex);
+        }
+    }
 
+    private static string CleanArgumentMessage(Exception ex) =>
+        ex is ArgumentException { ParamName: { } name } arg ? arg.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : ex.Message;
+
+    private static YNode? ReadDocument(Parser parser, State state)
+    {
+        parser.Consume<StreamStart>();
+        if (parser.Accept<StreamEnd>(out _))
+        {
+            return null;
+        }
+
+        parser.Consume<DocumentStart>();
+        var root = ReadNode(parser, state, 0);
         parser.Consume<DocumentEnd>();
         if (parser.Accept<DocumentStart>(out var second))
         {

@@ -51,10 +51,30 @@ public sealed class HostileInputTests
     [InlineData("name: x\nsteps:\n  - id: a\n    uses: echo\n    when: \"${{ true }} and ${{ false }}\"\n")]
     [InlineData("%YAML 1.1\n---\nname: x\n")]
     [InlineData("name: x\nsteps:\n  - id: a\n    uses: echo\n    foreach: \"${{ 'a' }}\"\n")]
+    [InlineData("!![\t# the CI find, shrunk\nname: x\n")]
+    [InlineData("name: !<x y> z\n")]
+    [InlineData("name: x\nsteps: !<%> []\n")]
+    [InlineData("%YAML 99999999999.1\n---\nname: x\n")]
+    [InlineData("%TAG ! \n---\nname: !a x\n")]
     public void OddDocuments_GiveErrorsNotExceptions(string yaml)
     {
         var result = PipelineLoader.Load(yaml, "odd.yaml");
         Assert.Null(result.Spec);
         Assert.NotEmpty(result.Errors);
+    }
+
+    [Fact]
+    public void TagThatIsNotAUri_IsASyntaxErrorWithAPosition()
+    {
+        // Found by MangledChurnSample_LoadsWithoutThrowing in CI: YamlDotNet throws ArgumentException("Global tags must be
+        // valid URIs") for a tag like this, which escaped the loader.
+        var result = PipelineLoader.Load("name: demo\nsteps:\n  - id: a\n    uses: !![echo]\n", "tagged.yaml");
+
+        Assert.Null(result.Spec);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal("tagged.yaml", error.File);
+        Assert.Contains("tag", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Parameter", error.Message, StringComparison.Ordinal);
+        Assert.InRange(error.Line, 3, 4);
     }
 }
