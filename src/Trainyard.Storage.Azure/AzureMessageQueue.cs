@@ -59,7 +59,7 @@ public sealed class AzureMessageQueue : IMessageQueue
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         CheckLease(lease);
         await _ensure(cancellationToken).ConfigureAwait(false);
-        var received = await _queue.ReceiveMessagesAsync(Math.Min(max, MaxPerReceive), lease, cancellationToken).ConfigureAwait(false);
+        var received = await _queue.ReceiveMessagesAsync(Math.Min(max, MaxPerReceive), WholeSeconds(lease), cancellationToken).ConfigureAwait(false);
         var result = new List<LeasedMessage>(received.Value.Length);
         var now = _time.GetUtcNow();
         foreach (var m in received.Value)
@@ -69,7 +69,7 @@ public sealed class AzureMessageQueue : IMessageQueue
             {
                 // A chained long delay delivered early: hide it again for (at most) another 7 days.
                 var rest = due - now < MaxVisibility ? due - now : MaxVisibility;
-                await _queue.UpdateMessageAsync(m.MessageId, m.PopReceipt, visibilityTimeout: rest, cancellationToken: cancellationToken).ConfigureAwait(false);
+                await _queue.UpdateMessageAsync(m.MessageId, m.PopReceipt, visibilityTimeout: WholeSeconds(rest), cancellationToken: cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -87,7 +87,7 @@ public sealed class AzureMessageQueue : IMessageQueue
         var (id, pop) = ParseReceipt(message);
         try
         {
-            var updated = await _queue.UpdateMessageAsync(id, pop, visibilityTimeout: lease, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var updated = await _queue.UpdateMessageAsync(id, pop, visibilityTimeout: WholeSeconds(lease), cancellationToken: cancellationToken).ConfigureAwait(false);
             return message with { Receipt = Receipt(id, updated.Value.PopReceipt) };
         }
         catch (RequestFailedException e) when (e.Status is 400 or 404)
@@ -118,7 +118,7 @@ public sealed class AzureMessageQueue : IMessageQueue
         var (id, pop) = ParseReceipt(message);
         try
         {
-            await _queue.UpdateMessageAsync(id, pop, visibilityTimeout: delay <= TimeSpan.Zero ? TimeSpan.Zero : Min(delay, MaxVisibility), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _queue.UpdateMessageAsync(id, pop, visibilityTimeout: WholeSeconds(Min(delay, MaxVisibility)), cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (RequestFailedException e) when (e.Status is 400 or 404)
         {
@@ -151,10 +151,18 @@ public sealed class AzureMessageQueue : IMessageQueue
         var delay = message.Delay is { } d && d > TimeSpan.Zero ? d : TimeSpan.Zero;
         DateTimeOffset? notBefore = delay > MaxVisibility ? _time.GetUtcNow() + delay : null;
         var text = QueueEnvelope.Encode(message.Id, message.Body, notBefore);
-        await _queue.SendMessageAsync(text, Min(delay, MaxVisibility), NeverExpire, cancellationToken).ConfigureAwait(false);
+        await _queue.SendMessageAsync(text, WholeSeconds(Min(delay, MaxVisibility)), NeverExpire, cancellationToken).ConfigureAwait(false);
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>
+    /// Queue visibility timeouts are whole seconds on the wire, and the SDK truncates (0.9 s becomes 0: visible at once).
+    /// Rounding up keeps "not before" true: a busy duplicate or a 100 ms error backoff waits a second instead of coming
+    /// straight back (which had a busy copy reach the poison threshold in about a second).
+    /// </summary>
+    internal static TimeSpan WholeSeconds(TimeSpan delay) =>
+        delay <= TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Min(Math.Ceiling(delay.TotalSeconds), MaxVisibility.TotalSeconds));
 
     private static void CheckLease(TimeSpan lease)
     {

@@ -137,6 +137,37 @@ public sealed class QueueTests(AzuriteFixture azurite)
     }
 
     [AzuriteFact]
+    public async Task SubSecondDelays_AreRoundedUp_NotTruncatedToVisibleAtOnce()
+    {
+        // Visibility timeouts are whole seconds on the wire and the SDK truncates: a 600 ms abandon (a busy duplicate's
+        // wait, a first error backoff) used to come straight back, so a busy copy reached the poison threshold in ~1 s.
+        await using var hub = TestHub.Create(azurite);
+        var queue = hub.Backend.Work;
+        await queue.SendAsync([new OutgoingMessage("m", "{}"), new OutgoingMessage("later", "{}", TimeSpan.FromMilliseconds(300))], Timeout);
+        var got = Assert.Single(await queue.ReceiveAsync(32, Lease, Timeout));
+        Assert.Equal("m", got.Id);
+
+        await queue.AbandonAsync(got, TimeSpan.FromMilliseconds(600), Timeout);
+        Assert.Empty(await queue.ReceiveAsync(32, Lease, Timeout));
+
+        // Both still arrive (within a second or two), the abandoned one for the second time.
+        var arrived = new Dictionary<string, int>(StringComparer.Ordinal);
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (arrived.Count < 2)
+        {
+            foreach (var m in await queue.ReceiveAsync(32, Lease, limit.Token))
+            {
+                arrived[m.Id] = m.DequeueCount;
+            }
+
+            await Task.Delay(100, limit.Token);
+        }
+
+        Assert.Equal(2, arrived["m"]);
+        Assert.Equal(1, arrived["later"]);
+    }
+
+    [AzuriteFact]
     public async Task DelayLongerThanSevenDays_IsChained_AndHiddenAgainWhenDeliveredEarly()
     {
         await using var hub = TestHub.Create(azurite);
