@@ -46,7 +46,9 @@ internal sealed class CliStore : IAsyncDisposable
     /// <param name="folder">The `--store` folder.</param>
     /// <param name="lease">Lease/claim length for work (null: the engine's defaults).</param>
     /// <param name="noCache">Ignore cached step results.</param>
-    public static Task<CliStore> OpenAsync(string folder, TimeSpan? lease, bool noCache)
+    /// <param name="inlineSlots">Long-lived commands that work the queues (run, resume, retry, worker): run built-in steps
+    /// in the engine with at most this many at once (<see cref="RunEngineOptions.InlineBuiltins"/>); null: never.</param>
+    public static Task<CliStore> OpenAsync(string folder, TimeSpan? lease, bool noCache, int? inlineSlots = null)
     {
         var azure = AzureStore.TryOpen(folder);
         var full = Path.GetFullPath(azure is null ? folder : DefaultFolder);
@@ -70,6 +72,8 @@ internal sealed class CliStore : IAsyncDisposable
             TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog) { ReadEnabled = !noCache },
             SpecParser = version => PipelineLoader.LoadOrThrow(version.SpecText, version.Source ?? version.Name),
             WorkRoot = Path.Combine(full, "work"),
+            InlineBuiltins = inlineSlots is not null,
+            MaxInlineTasks = inlineSlots ?? 1,
         };
         if (lease is { } l)
         {
@@ -98,10 +102,21 @@ internal sealed class CliStore : IAsyncDisposable
                 + $"{BatchOptions.SettingNames.ArtifactContainerUrl} naming its <task hub>-artifacts container");
     }
 
+    /// <summary>How often workers sweep for work a crashed process left half-delivered.</summary>
+    public static readonly TimeSpan DefaultRecoverEvery = TimeSpan.FromMinutes(1);
+
     /// <summary>A worker with <paramref name="slots"/> task slots and this store's lease.</summary>
-    public LocalWorker CreateWorker(int slots)
+    /// <param name="slots">Task slots (the engine runs built-in steps inline in as many more).</param>
+    /// <param name="recoverEvery">Stalled-outbox sweep period (null: none); <see cref="DefaultRecoverEvery"/> unless told.</param>
+    public LocalWorker CreateWorker(int slots, TimeSpan? recoverEvery)
     {
-        var options = new LocalWorkerOptions { Workers = slots, PoisonThreshold = AzureStore.MaxDequeueCount, PoisonHandler = PoisonQueueHandler.For(Engine) };
+        var options = new LocalWorkerOptions
+        {
+            Workers = slots,
+            PoisonThreshold = AzureStore.MaxDequeueCount,
+            PoisonHandler = PoisonQueueHandler.For(Engine),
+            RecoverEvery = recoverEvery,
+        };
         if (_lease is { } l)
         {
             options = options with { WorkLease = l, ControlLease = l };

@@ -90,7 +90,7 @@ internal static class RunCommands
                 }
 
                 var assignments = ParamResolver.ParseAssignments(loaded.Spec, parse.GetValue(param) ?? []);
-                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: parse.GetValue(noCache));
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: parse.GetValue(noCache), inlineSlots: parse.GetValue(workers));
                 var runId = await cli.Engine.StartRunAsync(
                     new StartRunRequest { Spec = loaded.Spec, SpecText = loaded.Text, Params = assignments, Trigger = new TriggerInfo("manual") },
                     ct);
@@ -279,7 +279,7 @@ internal static class RunCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await Guarded(output, async () =>
             {
-                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false);
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false, inlineSlots: parse.GetValue(workers));
                 var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
                 if (state is null)
                 {
@@ -319,7 +319,7 @@ internal static class RunCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await Guarded(output, async () =>
             {
-                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false);
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false, inlineSlots: parse.GetValue(workers));
                 var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
                 if (state is null)
                 {
@@ -347,21 +347,27 @@ internal static class RunCommands
         var workers = WorkersOption(Math.Max(2, Environment.ProcessorCount));
         var store = StoreOption();
         var lease = LeaseOption();
+        var recoverEvery = new Option<string?>("--recover-every")
+        {
+            Description = "How often to look for work a crashed process left half-delivered (default 1m; `off` never). Such work is picked up within about two of these plus the lease.",
+        };
         var command = new Command("worker", "Work on every run in the store until stopped (Ctrl+C or SIGTERM stop it gracefully; unfinished tasks are taken over by others).");
         command.Options.Add(workers);
         command.Options.Add(store);
         command.Options.Add(lease);
+        command.Options.Add(recoverEvery);
         command.SetAction(async (parse, ct) =>
         {
             var output = CliOutput.For(parse, json: false);
             return await Guarded(output, async () =>
             {
                 using var stop = new GracefulStop(ct);
-                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false);
+                var sweep = ParseRecoverEvery(parse.GetValue(recoverEvery));
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false, inlineSlots: parse.GetValue(workers));
                 output.Info($"worker {Environment.ProcessId} on {cli.Folder} with {parse.GetValue(workers)} slots; Ctrl+C or SIGTERM to stop");
                 try
                 {
-                    await cli.CreateWorker(parse.GetValue(workers)).RunAsync(stop.Token);
+                    await cli.CreateWorker(parse.GetValue(workers), sweep).RunAsync(stop.Token);
                 }
                 catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
                 {
@@ -380,7 +386,7 @@ internal static class RunCommands
     {
         using var stop = new GracefulStop(ct);
         var view = output.Json ? null : RunProgressView.Create(output.Out, output.Interactive, () => Console.IsOutputRedirected ? 40 : Console.WindowHeight);
-        var work = cli.CreateWorker(workers).RunUntilCompleteAsync(runId, stop.Token);
+        var work = cli.CreateWorker(workers, CliStore.DefaultRecoverEvery).RunUntilCompleteAsync(runId, stop.Token);
         var interval = output.Interactive ? TimeSpan.FromMilliseconds(100) : TimeSpan.FromMilliseconds(250);
         RunState? state = null;
         try
@@ -437,6 +443,23 @@ internal static class RunCommands
         return CliDuration.TryParse(text, out var value) && value >= TimeSpan.FromMilliseconds(200)
             ? value
             : throw new CliInputException($"--lease '{text}' is not a duration of at least 200ms; write e.g. 30s, 2m or 500ms.");
+    }
+
+    private static TimeSpan? ParseRecoverEvery(string? text)
+    {
+        if (text is null)
+        {
+            return CliStore.DefaultRecoverEvery;
+        }
+
+        if (text == "off")
+        {
+            return null;
+        }
+
+        return CliDuration.TryParse(text, out var value) && value >= TimeSpan.FromMilliseconds(100)
+            ? value
+            : throw new CliInputException($"--recover-every '{text}' is not a duration of at least 100ms; write e.g. 1m, 30s, or `off`.");
     }
 
     /// <summary>Turns expected errors into a message and exit code 2; anything else is a bug and keeps its stack trace.</summary>

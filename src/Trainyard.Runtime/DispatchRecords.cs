@@ -113,6 +113,13 @@ internal sealed class DispatchRecords(IRunStore store, TimeProvider time, TimeSp
         return state == "running" && left > TimeSpan.Zero ? left : null;
     }
 
+    /// <summary>True when the attempt's record says done or cancelled.</summary>
+    public async Task<bool> IsSettledAsync(string dispatchId, CancellationToken ct)
+    {
+        var current = await store.GetValueAsync(Scope, dispatchId, ct).ConfigureAwait(false);
+        return current is not null && Parse(current.Value).State is "done" or "cancelled";
+    }
+
     /// <summary>True when the attempt's record says cancelled.</summary>
     public async Task<bool> IsCancelledAsync(string dispatchId, CancellationToken ct)
     {

@@ -44,6 +44,12 @@ internal static partial class EngineLog
     [LoggerMessage(1015, LogLevel.Warning, "Run {RunId}: inline attempt {ItemId} could not finish here; it goes through the work queue")]
     public static partial void InlineFailed(ILogger logger, Exception exception, string runId, string itemId);
 
+    [LoggerMessage(1016, LogLevel.Warning, "Run {RunId}: {Count} outbox item(s) pending since the previous sweep with nobody running them (a host died?); delivered to the queues")]
+    public static partial void StalledDelivered(ILogger logger, string runId, int count);
+
+    [LoggerMessage(1017, LogLevel.Warning, "Inline attempts were still handing over after 30 s; what is left stays pending in the runs' outboxes until recovered")]
+    public static partial void InlineDrainTimedOut(ILogger logger);
+
     [LoggerMessage(1013, LogLevel.Information, "Stopped the remote {Executor} work of cancelled attempt {DispatchId}")]
     public static partial void RemoteStopped(ILogger logger, string dispatchId, string executor);
 

@@ -47,6 +47,13 @@ public sealed record LocalWorkerOptions
     /// <summary>Deliver pending outboxes of running runs when starting (repairs a crash right after a commit).</summary>
     public bool RecoverOnStart { get; init; } = true;
 
+    /// <summary>
+    /// How often to sweep for stalled outbox items (<see cref="RunEngine.RecoverStalledAsync"/>): what a host killed
+    /// while running attempts inline leaves behind is delivered within about two sweeps plus the claim length. Null: never.
+    /// Each sweep lists running runs and loads each (on Azure Storage about 1 + 2 per running run requests).
+    /// </summary>
+    public TimeSpan? RecoverEvery { get; init; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Logging; none by default.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 }
@@ -83,16 +90,47 @@ public sealed class LocalWorker
         _engine.MessagesSent += Wake;
         try
         {
-            if (_o.RecoverOnStart)
-            {
-                await _engine.RecoverPendingAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            await Task.WhenAll(ControlLoopAsync(cancellationToken), WorkLoopAsync(cancellationToken)).ConfigureAwait(false);
+            // Attempts another host is running (live claims) are left to it; the first sweep takes them if it died.
+            IReadOnlySet<string> pending = _o.RecoverOnStart
+                ? (await _engine.RecoverStalledAsync(null, cancellationToken).ConfigureAwait(false)).Pending
+                : new HashSet<string>(StringComparer.Ordinal);
+            await Task.WhenAll(ControlLoopAsync(cancellationToken), WorkLoopAsync(cancellationToken), RecoverLoopAsync(pending, cancellationToken)).ConfigureAwait(false);
         }
         finally
         {
             _engine.MessagesSent -= Wake;
+
+            // Attempts the engine was running inline under this worker's token were cancelled with it: wait while they
+            // hand themselves to the work queue, so the host does not exit with them half-delivered.
+            if (!await _engine.DrainInlineAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false))
+            {
+                EngineLog.InlineDrainTimedOut(_log);
+            }
+        }
+    }
+
+    private async Task RecoverLoopAsync(IReadOnlySet<string> pending, CancellationToken stop)
+    {
+        if (_o.RecoverEvery is not { } every)
+        {
+            return;
+        }
+
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(every, _time, stop).ConfigureAwait(false);
+                pending = (await _engine.RecoverStalledAsync(pending, stop).ConfigureAwait(false)).Pending;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                EngineLog.HandlerFailed(_log, e, "(recovery)", "(sweep)", 0, every);
+            }
         }
     }
 
@@ -340,6 +378,14 @@ public sealed class LocalWorker
             if (await _engine.LiveClaimAsync(work!.Work.DispatchId, stop).ConfigureAwait(false) is { } left)
             {
                 await AbandonAsync(queue, message, left + TimeSpan.FromMilliseconds(50), stop).ConfigureAwait(false);
+                return;
+            }
+
+            // A duplicate that outlived its attempt (executed, cancelled, or its run over) is dropped, not quarantined.
+            if (await _engine.IsSettledAsync(work.Work, stop).ConfigureAwait(false))
+            {
+                EngineLog.WorkSkipped(_log, work.Work.DispatchId, work.Work.TaskKey, $"duplicate delivered {message.DequeueCount} times; the attempt is settled");
+                await CompleteAsync(queue, message, stop).ConfigureAwait(false);
                 return;
             }
 

@@ -40,6 +40,7 @@ public sealed class RunEngine
     private readonly ConcurrentDictionary<string, byte> _inlineInFlight = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, InlineResults> _inlineResults = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _inlineSlots;
+    private readonly ConcurrentDictionary<Task, byte> _inlineTasks = new();
 
     // Runs that saw an ETag conflict recently (timestamp): their cached state is not trusted to skip the load.
     private readonly ConcurrentDictionary<string, long> _conflicts = new(StringComparer.Ordinal);
@@ -161,30 +162,107 @@ public sealed class RunEngine
             return null;
         }
 
+        // An explicit resume delivers everything, attempts with live claims too: their copies wait out the claim of
+        // the (presumably dead) holder and then take over.
         await DeliverAsync(runId, stored.PendingOutbox, cancellationToken).ConfigureAwait(false);
         return StateOf(stored);
     }
 
     /// <summary>
-    /// Delivers the pending outboxes of running runs: repairs a crash between a commit and its delivery when no queue
-    /// message is left that would load the run again (e.g. right after StartRun). Returns how many runs had one.
+    /// Waits until the attempts this engine runs inline, and the commits of their results, are over (a stopping host
+    /// cancels them first: they hand their attempts to the work queue). Returns false when <paramref name="timeout"/>
+    /// passed first; whatever is still pending stays in the run's outbox for recovery.
     /// </summary>
-    public async Task<int> RecoverPendingAsync(CancellationToken cancellationToken)
+    public async Task<bool> DrainInlineAsync(TimeSpan timeout)
     {
-        var repaired = 0;
+        using var limit = new CancellationTokenSource(timeout, _o.Time);
+        while (!_inlineTasks.IsEmpty)
+        {
+            try
+            {
+                await Task.WhenAll(_inlineTasks.Keys).WaitAsync(limit.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (limit.IsCancellationRequested)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private void Track(Task task)
+    {
+        _inlineTasks[task] = 0;
+        _ = task.ContinueWith(t => _inlineTasks.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// One sweep for stalled outbox items: delivers the pending items of running runs that were already pending at the
+    /// previous sweep (<paramref name="pendingBefore"/>, keys as returned in <see cref="StalledSweep.Pending"/>; null: the
+    /// first sweep of a host, every pending item counts) and are
+    /// not being executed: not inline here, and for task attempts no live claim anywhere. That is what a host killed
+    /// while running attempts inline (or between a commit and its delivery) leaves behind when no other message of the
+    /// run comes to load it again. Long-lived workers call it periodically (<see cref="LocalWorkerOptions.RecoverEvery"/>).
+    /// </summary>
+    public async Task<StalledSweep> RecoverStalledAsync(IReadOnlySet<string>? pendingBefore, CancellationToken cancellationToken)
+    {
+        var pending = new HashSet<string>(StringComparer.Ordinal);
+        var delivered = 0;
+        var runs = 0;
         var running = await _backend.Store.ListRunsAsync(new RunQuery { Status = "running", Limit = 10_000 }, cancellationToken).ConfigureAwait(false);
         foreach (var run in running)
         {
             var stored = await _backend.Store.LoadAsync(run.RunId, cancellationToken).ConfigureAwait(false);
-            if (stored is { PendingOutbox.Count: > 0 })
+            if (stored is not { PendingOutbox.Count: > 0 })
             {
-                await DeliverAsync(run.RunId, stored.PendingOutbox, cancellationToken).ConfigureAwait(false);
-                repaired++;
+                continue;
+            }
+
+            var stalled = new List<OutboxItem>();
+            foreach (var item in stored.PendingOutbox)
+            {
+                if (_inlineInFlight.ContainsKey(item.Id))
+                {
+                    continue;
+                }
+
+                var key = run.RunId + "\n" + item.Id;
+                pending.Add(key);
+                if (pendingBefore is not null && !pendingBefore.Contains(key))
+                {
+                    continue;
+                }
+
+                if (item.Target == OutboxTarget.Work && TryParseWork(item.Body, out var work, out _)
+                    && await LiveClaimAsync(work!.Work.DispatchId, cancellationToken).ConfigureAwait(false) is not null)
+                {
+                    continue;
+                }
+
+                stalled.Add(item);
+            }
+
+            if (stalled.Count > 0)
+            {
+                EngineLog.StalledDelivered(_log, run.RunId, stalled.Count);
+                await DeliverAsync(run.RunId, stalled, cancellationToken).ConfigureAwait(false);
+                delivered += stalled.Count;
+                runs++;
+                pending.ExceptWith(stalled.Select(i => run.RunId + "\n" + i.Id));
             }
         }
 
-        return repaired;
+        return new StalledSweep(pending, delivered) { Runs = runs };
     }
+
+    /// <summary>
+    /// Delivers the pending outboxes of running runs: repairs a crash between a commit and its delivery when no queue
+    /// message is left that would load the run again (e.g. right after StartRun). Task attempts with a live claim are
+    /// left for the holder (or for a later sweep, once the claim has expired). Returns how many runs had items delivered.
+    /// </summary>
+    public async Task<int> RecoverPendingAsync(CancellationToken cancellationToken)
+        => (await RecoverStalledAsync(null, cancellationToken).ConfigureAwait(false)).Runs;
 
     /// <summary>A run's current state, or null when it does not exist.</summary>
     public async Task<RunState?> GetRunAsync(string runId, CancellationToken cancellationToken)
@@ -257,6 +335,18 @@ public sealed class RunEngine
     /// </summary>
     public Task<TimeSpan?> LiveClaimAsync(string dispatchId, CancellationToken cancellationToken) =>
         _o.ClaimDispatches ? _records.LiveClaimAsync(dispatchId, cancellationToken) : Task.FromResult<TimeSpan?>(null);
+
+    /// <summary>
+    /// True when an attempt needs no more work: it was executed (its claim says done, or the run holds its result), it
+    /// was cancelled, or its run finished. A host's poison check asks this before quarantining a work message that
+    /// came back too often: a duplicate that outlived its attempt is dropped, not reported as a failure.
+    /// </summary>
+    public async Task<bool> IsSettledAsync(TaskWorkItem work, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return (_o.ClaimDispatches && await _records.IsSettledAsync(work.DispatchId, cancellationToken).ConfigureAwait(false))
+            || await ResultAppliedAsync(work, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Executes one work message: skips attempts that are done, cancelled or claimed by another worker, runs the
@@ -633,7 +723,7 @@ public sealed class RunEngine
                     return false;
                 }
 
-                await DeliverAsync(runId, stored.PendingOutbox, ct).ConfigureAwait(false);
+                await RedeliverAsync(runId, stored.PendingOutbox, ct).ConfigureAwait(false);
                 (loaded, loadedETag) = (StateOf(stored), stored.ETag);
             }
 
@@ -782,7 +872,7 @@ public sealed class RunEngine
         Trust(runId, etag);
         foreach (var (item, message) in inline)
         {
-            _ = Task.Run(() => RunInlineAsync(runId, item, message, ct), CancellationToken.None);
+            Track(Task.Run(() => RunInlineAsync(runId, item, message, ct), CancellationToken.None));
         }
     }
 
@@ -825,8 +915,11 @@ public sealed class RunEngine
             if (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 EngineLog.InlineFailed(_log, e, runId, item.Id);
-                await HandOverAsync(runId, [item]).ConfigureAwait(false);
             }
+
+            // Failed, or the host is stopping (the attempt's claim was released): the work queue takes the attempt, so a
+            // worker elsewhere runs it under the same dispatch id now rather than after the next load of the run.
+            await HandOverAsync(runId, [item]).ConfigureAwait(false);
         }
         finally
         {
@@ -850,7 +943,7 @@ public sealed class RunEngine
 
         if (start)
         {
-            _ = Task.Run(() => CommitInlineResultsAsync(runId, box, ct), CancellationToken.None);
+            Track(Task.Run(() => CommitInlineResultsAsync(runId, box, ct), CancellationToken.None));
         }
     }
 
@@ -933,6 +1026,41 @@ public sealed class RunEngine
         {
             EngineLog.InlineFailed(_log, e, runId, items[0].Id);
         }
+    }
+
+    /// <summary>
+    /// Delivers pending items found on a load (not this process's fresh commit). A task attempt with a live claim is
+    /// being executed right now (typically inline by the process that committed it, which removes the item with its
+    /// result): a copy would only wait on the claim and then be skipped, at about seven storage requests, so it is left
+    /// pending for one claim read. If its holder dies, the claim expires and a later load or sweep delivers it.
+    /// </summary>
+    private async Task RedeliverAsync(string runId, IReadOnlyList<OutboxItem> items, CancellationToken ct)
+    {
+        if (items.Count == 0)
+        {
+            return;
+        }
+
+        List<OutboxItem>? keep = null;
+        if (_o.ClaimDispatches)
+        {
+            for (var i = 0; i < items.Count; i++)
+            {
+                var item = items[i];
+                var running = item.Target == OutboxTarget.Work && !_inlineInFlight.ContainsKey(item.Id) && TryParseWork(item.Body, out var work, out _)
+                    && await _records.LiveClaimAsync(work!.Work.DispatchId, ct).ConfigureAwait(false) is not null;
+                if (running && keep is null)
+                {
+                    keep = [.. items.Take(i)];
+                }
+                else if (!running)
+                {
+                    keep?.Add(item);
+                }
+            }
+        }
+
+        await DeliverAsync(runId, keep ?? items, ct).ConfigureAwait(false);
     }
 
     private async Task DeliverAsync(string runId, IReadOnlyList<OutboxItem> items, CancellationToken ct)

@@ -39,3 +39,10 @@ public sealed record ControlBatchResult
 
 /// <summary>A control message that can never apply.</summary>
 public sealed record RejectedMessage(string RunId, string EventId, string Reason);
+
+/// <summary>What <see cref="RunEngine.RecoverStalledAsync"/> found: the keys of items pending now (pass them to the next sweep) and how many it delivered.</summary>
+public sealed record StalledSweep(IReadOnlySet<string> Pending, int Delivered)
+{
+    /// <summary>Runs that had items delivered.</summary>
+    public int Runs { get; init; }
+}

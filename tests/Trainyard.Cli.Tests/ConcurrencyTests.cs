@@ -73,4 +73,51 @@ public sealed class ConcurrencyTests(ITestOutputHelper output) : IDisposable
         Assert.True(processes >= 3, $"only {processes} processes executed tasks; the workers did not share the work");
         await inspector.AssertReplaysToSnapshotAsync(runId);
     }
+
+    [Fact]
+    public async Task RunningWorker_FinishesARunWhoseStarterWasKilledMidTask_ThroughItsRecoverySweep()
+    {
+        // `trainyard run` runs built-in steps inline; killed in the middle of one, it leaves the attempt pending in the
+        // run's outbox and no queue message that would bring it back. A worker that was already running (its recovery
+        // on start is long past) finds it with its periodic sweep and finishes the run under the same dispatch id.
+        var store = Path.Combine(_cli.WorkingDirectory, "sweep-store");
+        var pipeline = _cli.WriteFile("sweep.yaml", """
+            name: sweep
+            steps:
+              - id: a
+                uses: echo
+                with: { message: first }
+              - id: b
+                needs: [a]
+                uses: echo
+                with: { message: second }
+            """);
+        Assert.Equal(0, (await _cli.RunAsync(["runs", "--store", store])).ExitCode);
+        var worker = _cli.Start(["worker", "--store", store, "--workers", "2", "--lease", "1s", "--recover-every", "200ms"]);
+        await CrashSafetyTests.WaitForOutput(worker, "slots;", TimeSpan.FromSeconds(60));
+
+        var killed = await _cli.RunAsync(["run", pipeline, "--store", store, "--lease", "1s"], TimeSpan.FromMinutes(2), new Dictionary<string, string> { ["TRAINYARD_FAULT"] = "mid-task:1" });
+        Assert.True(CrashSafetyTests.IsKilled(killed), killed.ToString());
+
+        await using var inspector = StoreInspector.Open(store);
+        var runId = Assert.Single(await inspector.RunsAsync()).RunId;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        RunState state;
+        while ((state = await inspector.SnapshotAsync(runId)).Status == RunStatus.Running)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the worker did not finish the run within 30 s:\n{worker.Stdout}");
+            await Task.Delay(100);
+        }
+
+        worker.Terminate();
+        var stopped = await worker.WaitAsync(TimeSpan.FromSeconds(60));
+        output.WriteLine($"run finished by the worker {clock.ElapsedMilliseconds} ms after the starter was killed");
+        Assert.True(stopped.ExitCode == 0, "worker did not stop gracefully on SIGTERM:\n" + stopped);
+        Assert.Equal(RunStatus.Succeeded, state.Status);
+        Assert.Equal((TaskStatus.Succeeded, 1), (state.Tasks["a"].Status, state.Tasks["a"].Attempt));
+        var journal = await inspector.JournalAsync(runId);
+        Assert.Single(journal.OfType<TaskDispatched>(), d => d.TaskKey == "a");
+        Assert.Equal(2, journal.OfType<TaskSucceeded>().Count());
+        await inspector.AssertReplaysToSnapshotAsync(runId);
+    }
 }

@@ -23,8 +23,9 @@ public sealed class PoisonCommandsTests(AzuriteFixture azurite) : IDisposable
         await using var backend = new AzureBackend(AzureBackendOptions.Parse(store));
         await backend.Work.SendAsync([new OutgoingMessage("garbage-1", "{ this is not a work message")], limit.Token);
 
-        // `trainyard run` drives its run through a worker that also drains whatever else is on the work queue.
-        var pipeline = _cli.WriteFile("p.yaml", "name: p\nsteps:\n  - id: a\n    uses: echo\n");
+        // `trainyard run` drives its run through a worker that also drains whatever else is on the work queue. The step is
+        // a process (built-in steps run inline and never touch the work queue), queued behind the unreadable message.
+        var pipeline = _cli.WriteFile("p.yaml", "name: p\nsteps:\n  - id: a\n    run: { command: [sh, -c, 'true'] }\n");
         var run = await _cli.RunAsync(["run", pipeline, "--store", store]);
         Assert.True(run.ExitCode == 0, run.ToString());
 

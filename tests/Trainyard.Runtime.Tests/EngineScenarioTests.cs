@@ -450,7 +450,7 @@ public abstract class EngineScenarioTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Inline_HostStopsMidTask_PendingDispatchIsRecoveredAndRunsUnderTheSameDispatchId()
+    public async Task Inline_HostStopsMidTask_AttemptIsHandedToTheWorkQueueAndRunsUnderTheSameDispatchId()
     {
         var request = Request("inline-crash", [Step("a", "count"), Step("nap", "sleep", new { duration = "400ms" }, "a"), Step("z", "count", null, "nap")]);
         var first = Engine(FirstBackend(), new RunEngineOptions { ClaimDuration = TimeSpan.FromMilliseconds(300) }, inline: true);
@@ -462,12 +462,17 @@ public abstract class EngineScenarioTests : IAsyncLifetime
             await Task.Delay(5, cts.Token);
         }
 
-        // The host stops while `nap` runs inline: its dispatch stays in the outbox, nothing is reported.
+        // The host stops while `nap` runs inline: nothing is reported; the attempt is handed to the work queue (its claim
+        // released), so it does not wait in the outbox for the run's next load.
         await stop.CancelAsync();
+        Assert.True(await first.DrainInlineAsync(TimeSpan.FromSeconds(10)));
         var napDispatch = (await first.GetRunAsync(runId, cts.Token))!.Tasks["nap"].DispatchId;
-        Assert.Contains((await FirstBackend().Store.LoadAsync(runId, cts.Token))!.PendingOutbox, o => o.Target == OutboxTarget.Work);
+        Assert.Empty((await FirstBackend().Store.LoadAsync(runId, cts.Token))!.PendingOutbox);
+        var handedOver = Assert.Single(await FirstBackend().Work.ReceiveAsync(32, TimeSpan.FromSeconds(1), cts.Token));
+        Assert.Contains(napDispatch!, handedOver.Body, StringComparison.Ordinal);
+        await FirstBackend().Work.AbandonAsync(handedOver, TimeSpan.Zero, cts.Token);
 
-        // Another host recovers the pending dispatch through the work queue and finishes the run.
+        // Another host runs the handed-over attempt from the work queue and finishes the run.
         var second = Engine(SharedBackend(), new RunEngineOptions { ClaimDuration = TimeSpan.FromMilliseconds(300) }, inline: false);
         second.RegisterSpec(request.Spec with { ContentHash = (await first.GetRunAsync(runId, cts.Token))!.PipelineHash });
         var state = await Worker(second).RunUntilCompleteAsync(runId, cts.Token);
@@ -521,6 +526,54 @@ public abstract class EngineScenarioTests : IAsyncLifetime
         Assert.All(Counter.Executions.Values, n => Assert.Equal(1, n));
         Assert.Equal(8, (await engine.ReadJournalAsync(state.RunId, default)).OfType<TaskSucceeded>().Count());
         Assert.Empty((await failing.Store.LoadAsync(state.RunId, default))!.PendingOutbox);
+    }
+
+    [Fact]
+    public async Task StalledOutbox_IsDeliveredByTheSweep_ButNotAnAttemptThatIsRunning()
+    {
+        // A host that dies between a commit and its delivery (or while running attempts inline) leaves outbox items that
+        // no queue message will ever bring back. Simulated: the first host's work-queue sends fail after its commit.
+        var backend = SharedBackend();
+        var dead = Engine(new NoWorkSendsBackend(backend), null, inline: false);
+        var request = Request("stalled", [Step("a", "count"), Step("b", "count", null, "a")]);
+        using var cts = new CancellationTokenSource(Limit);
+        await Assert.ThrowsAsync<IOException>(() => dead.StartRunAsync(request with { RunId = "stalled-1" }, cts.Token));
+        Assert.Single((await backend.Store.LoadAsync("stalled-1", cts.Token))!.PendingOutbox);
+
+        // A worker that is already running (so its recovery on start is past) picks it up through its periodic sweep:
+        // the first sweep notes the item, the next delivers it.
+        var live = Engine(backend, null, inline: Inline);
+        live.RegisterSpec(request.Spec with { ContentHash = (await live.GetRunAsync("stalled-1", cts.Token))!.PipelineHash });
+        var worker = new LocalWorker(live, new LocalWorkerOptions
+        {
+            RecoverOnStart = false,
+            RecoverEvery = TimeSpan.FromMilliseconds(100),
+            MinIdleDelay = TimeSpan.FromMilliseconds(2),
+            MaxIdleDelay = TimeSpan.FromMilliseconds(50),
+            RunPollInterval = TimeSpan.FromMilliseconds(50),
+        });
+        var state = await worker.RunUntilCompleteAsync("stalled-1", cts.Token);
+        Assert.Equal(RunStatus.Succeeded, state.Status);
+        Assert.All(Counter.ByTask.Values, n => Assert.Equal(1, n));
+
+        // An attempt running inline in a live host keeps a live claim: sweeps leave its pending item alone.
+        var host = Engine(backend, new RunEngineOptions { ClaimDuration = TimeSpan.FromSeconds(5) }, inline: true);
+        var runId = await host.StartRunAsync(Request("busy", [Step("nap", "sleep", new { duration = "1500ms" })]), cts.Token);
+        var napDispatch = (await host.GetRunAsync(runId, cts.Token))!.Tasks["nap"].DispatchId!;
+        while (await host.LiveClaimAsync(napDispatch, cts.Token) is null)
+        {
+            await Task.Delay(10, cts.Token);
+        }
+
+        var first = await live.RecoverStalledAsync(new HashSet<string>(StringComparer.Ordinal), cts.Token);
+        var second = await live.RecoverStalledAsync(first.Pending, cts.Token);
+        Assert.Single(first.Pending);
+        Assert.Equal((0, 0), (first.Delivered, second.Delivered));
+        Assert.Equal(0, await backend.Work.CountAsync(cts.Token));
+        while ((await host.GetRunAsync(runId, cts.Token))!.Status == RunStatus.Running)
+        {
+            await Task.Delay(20, cts.Token);
+        }
     }
 
     [Fact]
@@ -716,5 +769,38 @@ internal sealed class FailingCommitsBackend(IBackend inner, int[] failCommits) :
             => s.TryPutValueAsync(scope, key, value, expectedETag, cancellationToken);
 
         public Task DeleteValuesAsync(string scope, IReadOnlyList<string> keys, CancellationToken cancellationToken) => s.DeleteValuesAsync(scope, keys, cancellationToken);
+    }
+}
+
+/// <summary>A backend whose work-queue sends fail: what a host killed right after a commit leaves behind.</summary>
+internal sealed class NoWorkSendsBackend(IBackend inner) : IBackend
+{
+    public string Name => inner.Name;
+
+    public IRunStore Store => inner.Store;
+
+    public IMessageQueue Control => inner.Control;
+
+    public IMessageQueue Work { get; } = new NoSendQueue(inner.Work);
+
+    public IArtifactStore Artifacts => inner.Artifacts;
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private sealed class NoSendQueue(IMessageQueue q) : IMessageQueue
+    {
+        public string Name => q.Name;
+
+        public Task SendAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken) => throw new IOException("simulated crash before delivery");
+
+        public Task<IReadOnlyList<LeasedMessage>> ReceiveAsync(int max, TimeSpan lease, CancellationToken cancellationToken) => q.ReceiveAsync(max, lease, cancellationToken);
+
+        public Task<LeasedMessage> RenewAsync(LeasedMessage message, TimeSpan lease, CancellationToken cancellationToken) => q.RenewAsync(message, lease, cancellationToken);
+
+        public Task CompleteAsync(LeasedMessage message, CancellationToken cancellationToken) => q.CompleteAsync(message, cancellationToken);
+
+        public Task AbandonAsync(LeasedMessage message, TimeSpan delay, CancellationToken cancellationToken) => q.AbandonAsync(message, delay, cancellationToken);
+
+        public Task<int> CountAsync(CancellationToken cancellationToken) => q.CountAsync(cancellationToken);
     }
 }
