@@ -41,6 +41,7 @@ public sealed class RunEngine
     private readonly ConcurrentDictionary<string, InlineResults> _inlineResults = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _inlineSlots;
     private readonly ConcurrentDictionary<Task, byte> _inlineTasks = new();
+    private int _inlineExecuting; // inline attempts handed to RunInlineAsync and not yet done
 
     // Runs that saw an ETag conflict recently (timestamp): their cached state is not trusted to skip the load.
     private readonly ConcurrentDictionary<string, long> _conflicts = new(StringComparer.Ordinal);
@@ -574,7 +575,10 @@ public sealed class RunEngine
         }
         finally
         {
-            await stopHeartbeat.CancelAsync().ConfigureAwait(false);
+            // Cancel, not CancelAsync: the heartbeat's only registration is its delay, so cancelling inline ends the
+            // heartbeat here instead of hopping to the thread pool twice per attempt (once for the callbacks, once for
+            // the heartbeat's completion).
+            stopHeartbeat.Cancel();
             await heartbeat.ConfigureAwait(false);
             _running.TryRemove(new KeyValuePair<string, CancellationTokenSource>(work.DispatchId, cancel));
         }
@@ -587,7 +591,14 @@ public sealed class RunEngine
         {
             try
             {
-                await Task.Delay(interval, _o.Time, stop).ConfigureAwait(false);
+                // Stopping is the normal end of every heartbeat: awaited without throwing, since an exception per
+                // attempt costs more than the rest of a built-in step.
+                await Task.Delay(interval, _o.Time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+
                 var next = await _records.RenewAsync(dispatchId, new DispatchRecords.Claim(DispatchRecords.ClaimOutcome.Claimed, claim.ETag, claim.Owner), stop).ConfigureAwait(false);
                 if (next is not null)
                 {
@@ -700,7 +711,7 @@ public sealed class RunEngine
     /// <paramref name="delivered"/>: pending outbox items (inline attempts) whose results these events are, removed in
     /// the same commit.
     /// </summary>
-    private async Task<bool> ApplyAsync(string runId, IReadOnlyList<RunEvent> events, CancellationToken ct, IReadOnlyList<string>? delivered = null)
+    private async Task<bool> ApplyAsync(string runId, IReadOnlyList<RunEvent> events, CancellationToken ct, IReadOnlyList<string>? delivered = null, bool inCommitter = false)
     {
         delivered ??= [];
         for (var attempt = 1; ; attempt++)
@@ -801,7 +812,7 @@ public sealed class RunEngine
             }
 
             FaultInjection.Hit(FaultInjection.AfterCommit);
-            await DeliverCommittedAsync(runId, etag, commands, outbox, ct).ConfigureAwait(false);
+            await DeliverCommittedAsync(runId, etag, commands, outbox, ct, inCommitter).ConfigureAwait(false);
             return true;
         }
     }
@@ -833,7 +844,7 @@ public sealed class RunEngine
     /// run here instead of going through the work queue: their outbox items stay pending (a crash leaves them to be
     /// delivered to the work queue by the next load or recovery) until the commit that records their result removes them.
     /// </summary>
-    private async Task DeliverCommittedAsync(string runId, string etag, List<RunCommand> commands, List<OutboxItem> outbox, CancellationToken ct)
+    private async Task DeliverCommittedAsync(string runId, string etag, List<RunCommand> commands, List<OutboxItem> outbox, CancellationToken ct, bool inCommitter = false)
     {
         List<(OutboxItem Item, WorkMessage Message)>? inline = null;
         if (_o.InlineBuiltins)
@@ -870,6 +881,15 @@ public sealed class RunEngine
         }
 
         Trust(runId, etag);
+        if (Interlocked.Add(ref _inlineExecuting, inline.Count) == 1 && inCommitter)
+        {
+            // The run's committer dispatched one attempt and no other inline attempt is running: nothing can queue a
+            // result for the committer to apply meanwhile, so it runs the attempt itself and commits its result next,
+            // instead of two thread-pool hops per step of a chain (one to run the step, one to start a committer).
+            await RunInlineAsync(runId, inline[0].Item, inline[0].Message, ct).ConfigureAwait(false);
+            return;
+        }
+
         foreach (var (item, message) in inline)
         {
             Track(Task.Run(() => RunInlineAsync(runId, item, message, ct), CancellationToken.None));
@@ -877,6 +897,7 @@ public sealed class RunEngine
     }
 
     /// <summary>Executes one inline attempt and queues its result for the run's next commit.</summary>
+    /// <remarks>The caller counted the attempt in <see cref="_inlineExecuting"/>; it is uncounted here when done.</remarks>
     private async Task RunInlineAsync(string runId, OutboxItem item, WorkMessage message, CancellationToken ct)
     {
         var queued = false;
@@ -923,6 +944,7 @@ public sealed class RunEngine
         }
         finally
         {
+            Interlocked.Decrement(ref _inlineExecuting);
             if (!queued)
             {
                 _inlineInFlight.TryRemove(item.Id, out _);
@@ -971,7 +993,7 @@ public sealed class RunEngine
 
             try
             {
-                await ApplyAsync(runId, [.. batch.Select(b => b.Report).OrderBy(e => e.At)], ct, [.. batch.Select(b => b.Item.Id)]).ConfigureAwait(false);
+                await ApplyAsync(runId, [.. batch.Select(b => b.Report).OrderBy(e => e.At)], ct, [.. batch.Select(b => b.Item.Id)], inCommitter: true).ConfigureAwait(false);
             }
 #pragma warning disable CA1031 // Falls back to the durable path: results go through the control queue like a worker's.
             catch (Exception e)

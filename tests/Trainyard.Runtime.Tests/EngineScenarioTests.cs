@@ -620,6 +620,43 @@ public abstract class EngineScenarioTests : IAsyncLifetime
         Assert.Equal(RunStatus.Succeeded, state.Status);
     }
 
+    [Fact]
+    public void SnapshotWriter_WritesExactJson_WhenStatesOfARunArriveOutOfOrder()
+    {
+        // The writer copies entries from the last task map it wrote for the run; an older state (another engine's
+        // commit, a reload) or a state of another run with the same task keys must never borrow stale entries.
+        var request = FanOutFanIn(5, "count");
+        var spec = request.Spec with { ContentHash = "hash" };
+        var at = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var states = new List<RunState>();
+        foreach (var runId in new[] { "r1", "r2" })
+        {
+            var decision = Decider.Decide(spec, null, new RunStarted { EventId = runId + ":start", At = at, RunId = runId, PipelineName = spec.Name, PipelineHash = "hash" });
+            var state = decision.State;
+            states.Add(state);
+            var dispatched = new Queue<DispatchTask>(decision.Commands.OfType<DispatchTask>());
+            while (dispatched.TryDequeue(out var d))
+            {
+                var next = Decider.Decide(spec, state, new TaskSucceeded(d.Work.TaskKey, d.Work.DispatchId, new TaskResult()) { EventId = d.Work.DispatchId + ":result", At = at.AddSeconds(1) });
+                state = next.State;
+                states.Add(state);
+                foreach (var c in next.Commands.OfType<DispatchTask>())
+                {
+                    dispatched.Enqueue(c);
+                }
+            }
+        }
+
+        var shuffled = states.OrderBy(s => (s.Version * 7919) % 13).ThenBy(s => s.RunId, StringComparer.Ordinal).ToList();
+        foreach (var s in shuffled.Concat(Enumerable.Reverse(states)))
+        {
+            // Same run id, other run's states: r1's id on r2's tasks (dispatch ids differ) must be written afresh.
+            var foreign = s with { RunId = "r1" };
+            Assert.Equal(JsonSerializer.Serialize(s, EngineJson.Options), SnapshotWriter.Serialize(s));
+            Assert.Equal(JsonSerializer.Serialize(foreign, EngineJson.Options), SnapshotWriter.Serialize(foreign));
+        }
+    }
+
     /// <summary>A backend for another worker on the same storage: a new connection, or (in memory) the same instance.</summary>
     protected virtual IBackend SharedBackend() => Backend();
 
