@@ -55,6 +55,8 @@ internal static class FunctionAppHost
         AzureServices.AddSignalSink(services, settings);
         services.AddSingleton(sp => EngineFactory.Create(sp, settings, time));
         services.AddSingleton<IRunGateway, EngineGateway>();
+        services.AddSingleton<InlineWork>();
+        services.AddHostedService(sp => sp.GetRequiredService<InlineWork>());
         services.AddSingleton<IRunLauncher>(sp => sp.GetRequiredService<IRunGateway>());
         services.AddSingleton<TriggerService>();
         services.AddSingleton<ApiHandler>();

@@ -851,7 +851,7 @@ public sealed class RunEngine
         {
             for (var i = 0; i < commands.Count; i++)
             {
-                if (commands[i] is DispatchTask { Work.Executor: ExecutorKind.Builtin } d && _inlineInFlight.TryAdd(outbox[i].Id, 0))
+                if (commands[i] is DispatchTask { Work.Executor: ExecutorKind.Builtin } d && (_o.InlineFilter?.Invoke(d.Work) ?? true) && _inlineInFlight.TryAdd(outbox[i].Id, 0))
                 {
                     (inline ??= []).Add((outbox[i], new WorkMessage(d.Work)));
                 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime.Contracts;
 
@@ -65,10 +66,17 @@ public sealed record RunEngineOptions
     /// meanwhile). Durability is unchanged: the dispatch stays in the run's outbox until the commit that records its
     /// result removes it, so after a crash it is delivered to the work queue like any pending command, and the dispatch
     /// claim still keeps two copies of an attempt from running at once. For long-lived hosts that work their own queues
-    /// (a local worker); leave it off in hosts whose control handler must return quickly, and in one-shot processes (a
-    /// command that commits and exits would leave its inline attempts pending until the run is next loaded or resumed).
+    /// (a local worker); hosts whose instances may vanish between invocations (the Function App) restrict it to steps
+    /// that finish in milliseconds with <see cref="InlineFilter"/>; leave it off in one-shot processes (a command that
+    /// commits and exits would leave its inline attempts pending until the run is next loaded, swept or resumed).
     /// </summary>
     public bool InlineBuiltins { get; init; }
+
+    /// <summary>
+    /// Which built-in attempts run inline when <see cref="InlineBuiltins"/> is on (null: all). A host without a long
+    /// life of its own (the Function App) keeps to steps that finish in milliseconds.
+    /// </summary>
+    public Func<TaskWorkItem, bool>? InlineFilter { get; init; }
 
     /// <summary>Inline attempts running at once (<see cref="InlineBuiltins"/>).</summary>
     public int MaxInlineTasks { get; init; } = Math.Max(4, Environment.ProcessorCount * 2);

@@ -48,6 +48,9 @@ internal sealed class AppHarness : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Task keys of the work messages <see cref="DriveAsync"/> handed to ExecuteTask, in order.</summary>
+    public List<string> ExecutedTasks { get; } = [];
+
     public static async Task<AppHarness> StartAsync(IBackend? backend = null, ManualClock? clock = null, string dataContainer = "data")
     {
         clock ??= new ManualClock(new DateTimeOffset(2026, 11, 23, 10, 0, 30, TimeSpan.Zero));
@@ -99,7 +102,13 @@ internal sealed class AppHarness : IAsyncDisposable
             {
                 foreach (var m in await queue.ReceiveAsync(8, TimeSpan.FromSeconds(30), cts.Token))
                 {
-                    var envelope = new JsonObject { ["id"] = m.Id, ["body"] = JsonNode.Parse(m.Body) }.ToJsonString();
+                    var body = JsonNode.Parse(m.Body);
+                    if (function == "ExecuteTask")
+                    {
+                        ExecutedTasks.Add(body?["work"]?["taskKey"]?.GetValue<string>() ?? "?");
+                    }
+
+                    var envelope = new JsonObject { ["id"] = m.Id, ["body"] = body }.ToJsonString();
                     var (code, response) = await InvokeAsync(function, Payloads.Queue(envelope, m.DequeueCount));
                     Assert.Equal(200, code);
                     Payloads.AssertHostShape(response);

@@ -9,8 +9,15 @@ using Trainyard.Runtime.Registry;
 namespace Trainyard.FunctionApp.Functions;
 
 /// <summary>The functions' view of <see cref="RunEngine"/>: one message per invocation, never blocking on remote work.</summary>
-internal sealed partial class EngineGateway(RunEngine engine, PipelineRegistry registry, TimeProvider time, ILogger<EngineGateway> logger) : IRunGateway
+/// <remarks>
+/// Calls that commit (and so may dispatch built-in steps the engine runs inline, see
+/// <see cref="EngineFactory.InlineSteps"/>) pass the app's stopping token, not the invocation's: the inline attempts
+/// outlive the invocation by milliseconds, and a stopping app hands them to the work queue.
+/// </remarks>
+internal sealed partial class EngineGateway(RunEngine engine, PipelineRegistry registry, TimeProvider time, ILogger<EngineGateway> logger, IHostApplicationLifetime lifetime) : IRunGateway
 {
+    private CancellationToken Stopping => lifetime.ApplicationStopping;
+
     /// <summary>Deliveries after which a crashing work message is reported as a task failure instead of thrown again (the host's maxDequeueCount).</summary>
     public const int MaxDequeueCount = 5;
 
@@ -24,7 +31,7 @@ internal sealed partial class EngineGateway(RunEngine engine, PipelineRegistry r
         {
             var id = await engine.StartRunAsync(
                 new StartRunRequest { Spec = spec, SpecText = request.Pipeline.SpecText, Params = request.Params, RunId = request.RunId, Trigger = request.Trigger },
-                cancellationToken);
+                Stopping);
             return (id, !existed);
         }
         catch (RunRequestException ex)
@@ -48,7 +55,7 @@ internal sealed partial class EngineGateway(RunEngine engine, PipelineRegistry r
     {
         try
         {
-            return await engine.RetryRunAsync(runId, cancellationToken);
+            return await engine.RetryRunAsync(runId, Stopping);
         }
         catch (RunRequestException ex)
         {
@@ -58,12 +65,12 @@ internal sealed partial class EngineGateway(RunEngine engine, PipelineRegistry r
 
     /// <inheritdoc />
     public Task RaiseEventAsync(string runId, string name, JsonElement payload, string eventId, CancellationToken cancellationToken) =>
-        engine.RaiseEventAsync(runId, name, payload, cancellationToken, eventId);
+        engine.RaiseEventAsync(runId, name, payload, Stopping, eventId);
 
     /// <inheritdoc />
     public async Task HandleControlAsync(ControlMessage message, CancellationToken cancellationToken)
     {
-        var result = await engine.HandleControlAsync([message], cancellationToken);
+        var result = await engine.HandleControlAsync([message], Stopping);
         if (result.Failed.Count > 0)
         {
             // Transient (storage, contention): fail the invocation so the host delivers the message again.

@@ -94,7 +94,14 @@ internal static partial class FunctionEndpoints
         }
 
         var report = await context.RequestServices.GetRequiredService<TriggerService>().OnScheduleAsync(context.RequestAborted);
-        return Reported(report);
+        var (status, result) = Reported(report);
+        var delivered = await context.RequestServices.GetRequiredService<InlineWork>().SweepAsync(context.RequestAborted);
+        if (delivered > 0)
+        {
+            result.Log($"delivered {delivered} outbox item(s) a stopped instance left pending");
+        }
+
+        return (status, result);
     }
 
     private static async Task<(int, InvocationResult)> OnBlobAsync(HttpContext context, InvocationRequest invocation)
