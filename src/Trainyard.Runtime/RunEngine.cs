@@ -711,7 +711,7 @@ public sealed class RunEngine
     /// <paramref name="delivered"/>: pending outbox items (inline attempts) whose results these events are, removed in
     /// the same commit.
     /// </summary>
-    private async Task<bool> ApplyAsync(string runId, IReadOnlyList<RunEvent> events, CancellationToken ct, IReadOnlyList<string>? delivered = null, bool inCommitter = false)
+    private async Task<bool> ApplyAsync(string runId, IReadOnlyList<RunEvent> events, CancellationToken ct, IReadOnlyList<string>? delivered = null, Committer? committer = null)
     {
         delivered ??= [];
         for (var attempt = 1; ; attempt++)
@@ -812,7 +812,7 @@ public sealed class RunEngine
             }
 
             FaultInjection.Hit(FaultInjection.AfterCommit);
-            await DeliverCommittedAsync(runId, etag, commands, outbox, ct, inCommitter).ConfigureAwait(false);
+            await DeliverCommittedAsync(runId, etag, commands, outbox, ct, committer).ConfigureAwait(false);
             return true;
         }
     }
@@ -844,7 +844,7 @@ public sealed class RunEngine
     /// run here instead of going through the work queue: their outbox items stay pending (a crash leaves them to be
     /// delivered to the work queue by the next load or recovery) until the commit that records their result removes them.
     /// </summary>
-    private async Task DeliverCommittedAsync(string runId, string etag, List<RunCommand> commands, List<OutboxItem> outbox, CancellationToken ct, bool inCommitter = false)
+    private async Task DeliverCommittedAsync(string runId, string etag, List<RunCommand> commands, List<OutboxItem> outbox, CancellationToken ct, Committer? committer = null)
     {
         List<(OutboxItem Item, WorkMessage Message)>? inline = null;
         if (_o.InlineBuiltins)
@@ -881,12 +881,19 @@ public sealed class RunEngine
         }
 
         Trust(runId, etag);
-        if (Interlocked.Add(ref _inlineExecuting, inline.Count) == 1 && inCommitter)
+        if (Interlocked.Add(ref _inlineExecuting, inline.Count) == 1 && committer is not null)
         {
-            // The run's committer dispatched one attempt and no other inline attempt is running: nothing can queue a
-            // result for the committer to apply meanwhile, so it runs the attempt itself and commits its result next,
-            // instead of two thread-pool hops per step of a chain (one to run the step, one to start a committer).
-            await RunInlineAsync(runId, inline[0].Item, inline[0].Message, ct).ConfigureAwait(false);
+            // The run's committer dispatched one attempt and no other inline attempt is running: it runs the attempt
+            // itself and commits its result next, instead of two thread-pool hops per step of a chain (one to run the
+            // step, one to start a committer). It gives up the committer role meanwhile, so a result that arrives
+            // while a long step runs starts a committer of its own instead of waiting for the step.
+            lock (committer.Box.Gate)
+            {
+                committer.Box.Pumping = false;
+            }
+
+            committer.Released = true;
+            await RunInlineAsync(runId, inline[0].Item, inline[0].Message, ct, committer.Box).ConfigureAwait(false);
             return;
         }
 
@@ -898,7 +905,9 @@ public sealed class RunEngine
 
     /// <summary>Executes one inline attempt and queues its result for the run's next commit.</summary>
     /// <remarks>The caller counted the attempt in <see cref="_inlineExecuting"/>; it is uncounted here when done.</remarks>
-    private async Task RunInlineAsync(string runId, OutboxItem item, WorkMessage message, CancellationToken ct)
+    /// <paramref name="released"/>: the box of a committer that runs this attempt itself; the result goes there and that
+    /// committer takes its role back.
+    private async Task RunInlineAsync(string runId, OutboxItem item, WorkMessage message, CancellationToken ct, InlineResults? released = null)
     {
         var queued = false;
         try
@@ -909,7 +918,7 @@ public sealed class RunEngine
                 var (result, report, claim) = await ExecuteCoreAsync(message, ct).ConfigureAwait(false);
                 if (report is not null)
                 {
-                    QueueInlineResult(runId, new InlineResult(item, message.Work, report, claim), ct);
+                    QueueInlineResult(runId, new InlineResult(item, message.Work, report, claim), ct, released);
                     queued = true;
                 }
                 else if (result.Kind == WorkResultKind.Busy)
@@ -952,15 +961,16 @@ public sealed class RunEngine
         }
     }
 
-    private void QueueInlineResult(string runId, InlineResult result, CancellationToken ct)
+    private void QueueInlineResult(string runId, InlineResult result, CancellationToken ct, InlineResults? released = null)
     {
-        var box = _inlineResults.GetOrAdd(runId, _ => new InlineResults());
+        // The released committer's box, even if another committer has retired it meanwhile: its owner takes it back.
+        var box = released ?? _inlineResults.GetOrAdd(runId, _ => new InlineResults());
         bool start;
         lock (box.Gate)
         {
             box.Items.Add(result);
-            start = !box.Pumping;
-            box.Pumping = true;
+            start = !box.Pumping && released is null;
+            box.Pumping |= start;
         }
 
         if (start)
@@ -975,11 +985,25 @@ public sealed class RunEngine
     /// </summary>
     private async Task CommitInlineResultsAsync(string runId, InlineResults box, CancellationToken ct)
     {
+        var committer = new Committer(box);
         while (true)
         {
             List<InlineResult> batch;
             lock (box.Gate)
             {
+                if (committer.Released)
+                {
+                    // This committer ran an attempt itself with its role given up: take the role back, unless a
+                    // result that arrived meanwhile started another committer (which then applies everything).
+                    if (box.Pumping)
+                    {
+                        return;
+                    }
+
+                    box.Pumping = true;
+                    committer.Released = false;
+                }
+
                 if (box.Items.Count == 0)
                 {
                     box.Pumping = false;
@@ -993,7 +1017,7 @@ public sealed class RunEngine
 
             try
             {
-                await ApplyAsync(runId, [.. batch.Select(b => b.Report).OrderBy(e => e.At)], ct, [.. batch.Select(b => b.Item.Id)], inCommitter: true).ConfigureAwait(false);
+                await ApplyAsync(runId, [.. batch.Select(b => b.Report).OrderBy(e => e.At)], ct, [.. batch.Select(b => b.Item.Id)], committer).ConfigureAwait(false);
             }
 #pragma warning disable CA1031 // Falls back to the durable path: results go through the control queue like a worker's.
             catch (Exception e)
@@ -1384,6 +1408,14 @@ public sealed class RunEngine
     }
 
     private sealed record InlineResult(OutboxItem Item, TaskWorkItem Work, RunEvent Report, ClaimHolder Claim);
+
+    /// <summary>One committer loop of a run's <see cref="InlineResults"/>; Released while it runs an attempt itself.</summary>
+    private sealed class Committer(InlineResults box)
+    {
+        public InlineResults Box { get; } = box;
+
+        public bool Released { get; set; }
+    }
 
     private sealed class InlineResults
     {

@@ -487,6 +487,28 @@ public abstract class EngineScenarioTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Inline_ALongStepRunByTheCommitter_DoesNotHoldBackOtherResultsOfTheRun()
+    {
+        // `nap` is the only attempt of its commit, so the run's committer runs it itself; meanwhile `remote` finishes on
+        // a worker and `b` runs inline. b's result must be committed while nap still runs, not after it.
+        var remote = Step("remote", "echo") with { Executor = ExecutorKind.Batch };
+        var request = Request("inline-long", [Step("a", "count"), Step("nap", "sleep", new { duration = "2s" }, "a"), remote, Step("b", "count", null, "remote")]);
+        var engine = Engine(null, null, inline: true, new PollingExecutor(2));
+        using var cts = new CancellationTokenSource(Limit);
+        var runId = await engine.StartRunAsync(request, cts.Token);
+        var done = Worker(engine).RunUntilCompleteAsync(runId, cts.Token);
+        RunState state;
+        while ((state = (await engine.GetRunAsync(runId, cts.Token))!).Tasks["b"].Status != TaskStatus.Succeeded)
+        {
+            Assert.False(done.IsCompleted, "the run finished before b's result was seen");
+            await Task.Delay(5, cts.Token);
+        }
+
+        Assert.True(state.Tasks["nap"].InFlight, $"b was committed only after nap ({state.Tasks["nap"].Status})");
+        Assert.Equal(RunStatus.Succeeded, (await done).Status);
+    }
+
+    [Fact]
     public async Task Inline_ExpiredClaimOfAnAppliedAttempt_IsNotExecutedAgain()
     {
         var request = Request("inline-claim", [Step("a", "count"), Step("nap", "sleep", new { duration = "2s" }, "a")]);
