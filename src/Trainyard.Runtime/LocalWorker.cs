@@ -100,9 +100,9 @@ public sealed class LocalWorker
         {
             _engine.MessagesSent -= Wake;
 
-            // Attempts the engine was running inline under this worker's token were cancelled with it: wait while they
-            // hand themselves to the work queue, so the host does not exit with them half-delivered.
-            if (!await _engine.DrainInlineAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false))
+            // Stop the attempts the engine runs inline (they hand themselves to the work queue) and wait for that, so the
+            // host does not exit with them half-delivered.
+            if (!await _engine.StopInlineAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false))
             {
                 EngineLog.InlineDrainTimedOut(_log);
             }

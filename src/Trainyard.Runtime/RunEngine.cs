@@ -43,6 +43,10 @@ public sealed class RunEngine
     private readonly ConcurrentDictionary<Task, byte> _inlineTasks = new();
     private int _inlineExecuting; // inline attempts handed to RunInlineAsync and not yet done
 
+    // Inline work runs under this engine-wide token, not the token of the call whose commit dispatched it (a start, an
+    // API request, one control batch): it outlives that call and stops when the host stops (StopInlineAsync).
+    private CancellationTokenSource _inlineStop = new();
+
     // Runs that saw an ETag conflict recently (timestamp): their cached state is not trusted to skip the load.
     private readonly ConcurrentDictionary<string, long> _conflicts = new(StringComparer.Ordinal);
 
@@ -170,12 +174,15 @@ public sealed class RunEngine
     }
 
     /// <summary>
-    /// Waits until the attempts this engine runs inline, and the commits of their results, are over (a stopping host
-    /// cancels them first: they hand their attempts to the work queue). Returns false when <paramref name="timeout"/>
-    /// passed first; whatever is still pending stays in the run's outbox for recovery.
+    /// For a stopping host: cancels the attempts this engine runs inline (each releases its claim and hands itself to
+    /// the work queue, where any worker runs it under the same dispatch id) and waits until they, and the commits of
+    /// results already in, are over. Inline execution goes on afterwards for new commits. Returns false when
+    /// <paramref name="timeout"/> passed first; whatever is still pending stays in the run's outbox for recovery.
     /// </summary>
-    public async Task<bool> DrainInlineAsync(TimeSpan timeout)
+    public async Task<bool> StopInlineAsync(TimeSpan timeout)
     {
+        // Not disposed: a commit that read the old source a moment ago may still ask it for its (now cancelled) token.
+        await Interlocked.Exchange(ref _inlineStop, new CancellationTokenSource()).CancelAsync().ConfigureAwait(false);
         using var limit = new CancellationTokenSource(timeout, _o.Time);
         while (!_inlineTasks.IsEmpty)
         {
@@ -881,6 +888,7 @@ public sealed class RunEngine
         }
 
         Trust(runId, etag);
+        var inlineCt = Volatile.Read(ref _inlineStop).Token;
         if (Interlocked.Add(ref _inlineExecuting, inline.Count) == 1 && committer is not null)
         {
             // The run's committer dispatched one attempt and no other inline attempt is running: it runs the attempt
@@ -893,13 +901,13 @@ public sealed class RunEngine
             }
 
             committer.Released = true;
-            await RunInlineAsync(runId, inline[0].Item, inline[0].Message, ct, committer.Box).ConfigureAwait(false);
+            await RunInlineAsync(runId, inline[0].Item, inline[0].Message, inlineCt, committer.Box).ConfigureAwait(false);
             return;
         }
 
         foreach (var (item, message) in inline)
         {
-            Track(Task.Run(() => RunInlineAsync(runId, item, message, ct), CancellationToken.None));
+            Track(Task.Run(() => RunInlineAsync(runId, item, message, inlineCt), CancellationToken.None));
         }
     }
 

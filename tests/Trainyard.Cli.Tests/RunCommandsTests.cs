@@ -30,6 +30,51 @@ public sealed class RunCommandsTests : IAsyncLifetime
     private string Store => Path.Combine(_cli.WorkingDirectory, ".trainyard");
 
     [Fact]
+    public async Task Run_InterruptedBySigtermInTheMiddleOfABuiltinStep_StopsAtOnce_AndResumeFinishesTheStep()
+    {
+        // Built-in steps run inline in `trainyard run`: SIGTERM must stop them too (handed to the work queue under the same
+        // dispatch id), not let the step and the rest of the run go on until the end.
+        var pipeline = _cli.WriteFile("nap.yaml", """
+            name: nap
+            steps:
+              - id: nap
+                uses: sleep
+                with: { duration: 5s }
+              - id: after
+                needs: [nap]
+                uses: echo
+                with: { message: done }
+            """);
+        var child = _cli.Start(["run", pipeline]);
+        await CrashSafetyTests.WaitForOutput(child, "nap dispatched", TimeSpan.FromSeconds(60));
+        await Task.Delay(300);
+        child.Terminate();
+        var interrupted = await child.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(interrupted.ExitCode == 130, interrupted.ToString());
+        Assert.Contains("trainyard resume", interrupted.Stderr + interrupted.Stdout, StringComparison.Ordinal);
+        string runId;
+        string napDispatch;
+        await using (var inspector = StoreInspector.Open(Store))
+        {
+            runId = Assert.Single(await inspector.RunsAsync()).RunId;
+            var state = await inspector.SnapshotAsync(runId);
+            Assert.Equal(Trainyard.Core.Engine.RunStatus.Running, state.Status);
+            Assert.NotEqual(Trainyard.Core.Engine.TaskStatus.Succeeded, state.Tasks["nap"].Status);
+            napDispatch = state.Tasks["nap"].DispatchId!;
+        }
+
+        var resumed = await _cli.RunAsync(["resume", runId], TimeSpan.FromMinutes(2));
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        await using (var inspector = StoreInspector.Open(Store))
+        {
+            var state = await inspector.SnapshotAsync(runId);
+            Assert.Equal((Trainyard.Core.Engine.TaskStatus.Succeeded, 1, napDispatch), (state.Tasks["nap"].Status, state.Tasks["nap"].Attempt, state.Tasks["nap"].DispatchId));
+            Assert.Equal(Trainyard.Core.Engine.TaskStatus.Succeeded, state.Tasks["after"].Status);
+        }
+    }
+
+    [Fact]
     public async Task Run_HelloSample_SucceedsWithExitZeroAndPrintsTheSummary()
     {
         var sample = RepoPaths.Of("samples", "hello", "pipeline.yaml");

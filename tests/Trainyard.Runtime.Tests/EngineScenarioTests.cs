@@ -465,7 +465,7 @@ public abstract class EngineScenarioTests : IAsyncLifetime
         // The host stops while `nap` runs inline: nothing is reported; the attempt is handed to the work queue (its claim
         // released), so it does not wait in the outbox for the run's next load.
         await stop.CancelAsync();
-        Assert.True(await first.DrainInlineAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await first.StopInlineAsync(TimeSpan.FromSeconds(10)));
         var napDispatch = (await first.GetRunAsync(runId, cts.Token))!.Tasks["nap"].DispatchId;
         Assert.Empty((await FirstBackend().Store.LoadAsync(runId, cts.Token))!.PendingOutbox);
         var handedOver = Assert.Single(await FirstBackend().Work.ReceiveAsync(32, TimeSpan.FromSeconds(1), cts.Token));

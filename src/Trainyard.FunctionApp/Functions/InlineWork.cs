@@ -39,7 +39,7 @@ internal sealed partial class InlineWork(RunEngine engine, ILogger<InlineWork> l
     /// <inheritdoc />
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (!await engine.DrainInlineAsync(TimeSpan.FromSeconds(10)))
+        if (!await engine.StopInlineAsync(TimeSpan.FromSeconds(10)))
         {
             LogDrainTimedOut(logger);
         }
