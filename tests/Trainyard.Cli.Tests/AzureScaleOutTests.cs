@@ -22,7 +22,7 @@ public sealed class AzuriteCliCollection : ICollectionFixture<AzuriteFixture>
 /// <summary>Scale-out: several `trainyard worker` processes on one Azure Storage account (Azurite).</summary>
 [NeedsAzurite]
 [Collection(AzuriteCliCollection.Name)]
-public sealed class AzureScaleOutTests(AzuriteFixture azurite) : IDisposable
+public sealed class AzureScaleOutTests(AzuriteFixture azurite, Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
     private readonly TrainyardProcesses _cli = new();
 
@@ -81,6 +81,30 @@ public sealed class AzureScaleOutTests(AzuriteFixture azurite) : IDisposable
                 }
             }
 
+            // Workers run built-in steps inline. A worker that loads a run while another worker's attempt waits for an
+            // inline slot (no claim yet) sends a copy of it to the work queue; when the original claims first, the copy
+            // waits out the claim (up to the 30 s lease) and is then dropped as settled. Drain such copies with one more
+            // worker, so the checks below also prove that none of them ran a task again.
+            var copies = await backend.Work.CountAsync(limit.Token);
+            using (var drain = CancellationTokenSource.CreateLinkedTokenSource(limit.Token))
+            {
+                var drainer = new LocalWorker(engine, new LocalWorkerOptions
+                {
+                    Workers = 8, RecoverOnStart = false, RecoverEvery = null,
+                    MinIdleDelay = TimeSpan.FromMilliseconds(100), MaxIdleDelay = TimeSpan.FromMilliseconds(500),
+                }).RunAsync(drain.Token);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (await backend.Work.CountAsync(limit.Token) > 0)
+                {
+                    Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), $"{await backend.Work.CountAsync(limit.Token)} work messages still queued 90 s after every run finished");
+                    await Task.Delay(500, limit.Token);
+                }
+
+                await drain.CancelAsync();
+                await drainer;
+            }
+
+            output.WriteLine($"{copies} duplicate work message(s) left by the workers, drained");
             var fan = (await engine.GetRunAsync(fanRun, limit.Token))!;
             Assert.Equal(RunStatus.Succeeded, fan.Status);
             var executed = fan.Tasks.Values.Where(t => t.DispatchId is not null).ToList();
