@@ -242,8 +242,7 @@ public sealed class RunEngine
                     continue;
                 }
 
-                if (item.Target == OutboxTarget.Work && TryParseWork(item.Body, out var work, out _)
-                    && await LiveClaimAsync(work!.Work.DispatchId, cancellationToken).ConfigureAwait(false) is not null)
+                if (await HeldByLiveClaimAsync(item, cancellationToken).ConfigureAwait(false))
                 {
                     continue;
                 }
@@ -1095,27 +1094,23 @@ public sealed class RunEngine
             return;
         }
 
-        List<OutboxItem>? keep = null;
-        if (_o.ClaimDispatches)
+        var deliver = new List<OutboxItem>(items.Count);
+        foreach (var item in items)
         {
-            for (var i = 0; i < items.Count; i++)
+            // Own inline attempts need no claim read: DeliverAsync leaves them to the commit of their result.
+            if (_inlineInFlight.ContainsKey(item.Id) || !await HeldByLiveClaimAsync(item, ct).ConfigureAwait(false))
             {
-                var item = items[i];
-                var running = item.Target == OutboxTarget.Work && !_inlineInFlight.ContainsKey(item.Id) && TryParseWork(item.Body, out var work, out _)
-                    && await _records.LiveClaimAsync(work!.Work.DispatchId, ct).ConfigureAwait(false) is not null;
-                if (running && keep is null)
-                {
-                    keep = [.. items.Take(i)];
-                }
-                else if (!running)
-                {
-                    keep?.Add(item);
-                }
+                deliver.Add(item);
             }
         }
 
-        await DeliverAsync(runId, keep ?? items, ct).ConfigureAwait(false);
+        await DeliverAsync(runId, deliver, ct).ConfigureAwait(false);
     }
+
+    /// <summary>True for a pending task attempt that some holder is executing now (its claim is live).</summary>
+    private async Task<bool> HeldByLiveClaimAsync(OutboxItem item, CancellationToken ct) =>
+        item.Target == OutboxTarget.Work && TryParseWork(item.Body, out var work, out _)
+            && await LiveClaimAsync(work!.Work.DispatchId, ct).ConfigureAwait(false) is not null;
 
     private async Task DeliverAsync(string runId, IReadOnlyList<OutboxItem> items, CancellationToken ct)
     {

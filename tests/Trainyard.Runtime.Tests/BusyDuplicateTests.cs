@@ -28,8 +28,6 @@ public sealed class BusyDuplicateTests
         }
     }
 
-    private static readonly ListLogs Logs = new();
-
     private sealed class ListLogs : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
     {
         public List<string> Lines { get; } = [];
@@ -56,6 +54,7 @@ public sealed class BusyDuplicateTests
     [Fact]
     public async Task DuplicatesOfALongRunningAttempt_AreNotPoison_AndTheTaskSucceeds()
     {
+        var logs = new ListLogs();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await using var backend = new InMemoryBackend();
         var engine = new RunEngine(backend, new RunEngineOptions
@@ -66,7 +65,7 @@ public sealed class BusyDuplicateTests
             // this flaky on a loaded machine: a heartbeat 200 ms late lets a copy take the attempt over, by design.)
             ClaimDuration = TimeSpan.FromSeconds(2),
             HeartbeatInterval = TimeSpan.FromMilliseconds(400),
-            LoggerFactory = Logs,
+            LoggerFactory = logs,
         });
         var runId = await engine.StartRunAsync(Request("busy", [Step("long", "sleep", new { duration = "5s" })]), cts.Token);
 
@@ -80,11 +79,11 @@ public sealed class BusyDuplicateTests
         {
             Workers = 4, PoisonThreshold = 2, PoisonHandler = poison, // the original arrives with dequeue count 2 (received once above)
             MinIdleDelay = TimeSpan.FromMilliseconds(5), MaxIdleDelay = TimeSpan.FromMilliseconds(50), RunPollInterval = TimeSpan.FromMilliseconds(100),
-            LoggerFactory = Logs,
+            LoggerFactory = logs,
         });
         var state = await worker.RunUntilCompleteAsync(runId, cts.Token);
 
-        Assert.True(poison.Reasons.Count == 0, string.Join('\n', poison.Reasons) + "\n" + string.Join('\n', Logs.Lines));
+        Assert.True(poison.Reasons.Count == 0, string.Join('\n', poison.Reasons) + "\n" + string.Join('\n', logs.Lines));
         Assert.Equal(RunStatus.Succeeded, state.Status);
         Assert.Equal((TaskStatus.Succeeded, 1), (state.Tasks["long"].Status, state.Tasks["long"].Attempt));
     }

@@ -9,15 +9,8 @@ using Trainyard.Runtime.Registry;
 namespace Trainyard.FunctionApp.Functions;
 
 /// <summary>The functions' view of <see cref="RunEngine"/>: one message per invocation, never blocking on remote work.</summary>
-/// <remarks>
-/// Calls that commit (and so may dispatch built-in steps the engine runs inline, see
-/// <see cref="EngineFactory.InlineSteps"/>) pass the app's stopping token, not the invocation's: the inline attempts
-/// outlive the invocation by milliseconds, and a stopping app hands them to the work queue.
-/// </remarks>
-internal sealed partial class EngineGateway(RunEngine engine, PipelineRegistry registry, TimeProvider time, ILogger<EngineGateway> logger, IHostApplicationLifetime lifetime) : IRunGateway
+internal sealed partial class EngineGateway(RunEngine engine, PipelineRegistry registry, TimeProvider time, ILogger<EngineGateway> logger) : IRunGateway
 {
-    private CancellationToken Stopping => lifetime.ApplicationStopping;
-
     /// <summary>Deliveries after which a crashing work message is reported as a task failure instead of thrown again (the host's maxDequeueCount).</summary>
     public const int MaxDequeueCount = 5;
 
@@ -31,7 +24,7 @@ internal sealed partial class EngineGateway(RunEngine engine, PipelineRegistry r
         {
             var id = await engine.StartRunAsync(
                 new StartRunRequest { Spec = spec, SpecText = request.Pipeline.SpecText, Params = request.Params, RunId = request.RunId, Trigger = request.Trigger },
-                Stopping);
+                cancellationToken);
             return (id, !existed);
         }
         catch (RunRequestException ex)
@@ -55,7 +48,7 @@ internal sealed partial class EngineGateway(RunEngine engine, PipelineRegistry r
     {
         try
         {
-            return await engine.RetryRunAsync(runId, Stopping);
+            return await engine.RetryRunAsync(runId, cancellationToken);
         }
         catch (RunRequestException ex)
         {
@@ -65,12 +58,12 @@ internal sealed partial class EngineGateway(RunEngine engine, PipelineRegistry r
 
     /// <inheritdoc />
     public Task RaiseEventAsync(string runId, string name, JsonElement payload, string eventId, CancellationToken cancellationToken) =>
-        engine.RaiseEventAsync(runId, name, payload, Stopping, eventId);
+        engine.RaiseEventAsync(runId, name, payload, cancellationToken, eventId);
 
     /// <inheritdoc />
     public async Task HandleControlAsync(ControlMessage message, CancellationToken cancellationToken)
     {
-        var result = await engine.HandleControlAsync([message], Stopping);
+        var result = await engine.HandleControlAsync([message], cancellationToken);
         if (result.Failed.Count > 0)
         {
             // Transient (storage, contention): fail the invocation so the host delivers the message again.
