@@ -414,7 +414,10 @@ internal sealed class RunInterpreter
     private async Task<RunPipelineOutput> FinishAsync()
     {
         _timerCancel.Cancel();
-        Publish();
+
+        // Every later episode (RunFinished, in-flight attempts draining, cancelled timers firing) replays up to here
+        // and no further: an episode that sets no custom status clears it, so set the final one even when replaying.
+        Publish(always: true);
         if (_finished is not null)
         {
             try
@@ -431,10 +434,11 @@ internal sealed class RunInterpreter
         return new RunPipelineOutput { Status = _state.Status, Error = _state.Error, State = _state };
     }
 
-    private void Publish()
+    private void Publish(bool always = false)
     {
-        // Only the last custom status of an episode is kept, and replayed episodes are past: compute it when live.
-        if (_ctx.IsReplaying)
+        // Only the last custom status of an episode is kept, and every episode that goes on running the loop publishes
+        // live: skip the work while replaying.
+        if (_ctx.IsReplaying && !always)
         {
             return;
         }
