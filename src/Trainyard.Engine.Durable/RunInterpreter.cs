@@ -186,11 +186,20 @@ internal sealed class RunInterpreter
 
                 break;
             case CompletedKind.Timer:
-                if (_timers.Remove(done.TimerId!) && !done.Task.IsCanceled)
+                if (done.Task.IsCanceled || !_timers.Remove(done.TimerId!, out var fireAt))
                 {
-                    Decide(new TimerFired(done.TimerId!) { EventId = "timer:" + done.TimerId, At = Now });
+                    break;
                 }
 
+                // ScheduleTimer means "no earlier than": the Azure Storage provider can fire up to a second early (queue
+                // visibility delays are whole seconds), so an early timer waits out the rest.
+                if (Now < fireAt)
+                {
+                    StartTimer(done.TimerId!, fireAt);
+                    break;
+                }
+
+                Decide(new TimerFired(done.TimerId!) { EventId = "timer:" + done.TimerId, At = Now });
                 break;
             case CompletedKind.Signal:
                 OnSignal((Task<RunSignal>)done.Task);
