@@ -167,6 +167,29 @@ public abstract class OrchestratorScenarios
         Assert.True(largest.Events <= DurableLimits.HistoryBound + 2 * DurableLimits.ChunkSize + 50, $"largest history {largest.Events} events in {largest.InstanceId}");
     }
 
+    [Fact]
+    public async Task Foreach2000OneAtATime_ContinuesAsNewAndKeepsEveryHistoryBounded()
+    {
+        // foreach.maxParallel makes every round dispatch a single item: no chunks, so the orchestrator's own history
+        // would grow with the fan-out; it continues as new instead, carrying the decider's state.
+        await using var h = await StartAsync();
+        var runId = await h.StartAsync(Pipelines.Foreach(2000, maxParallel: 8));
+        var (metadata, output) = await h.WaitAsync(runId, TimeSpan.FromMinutes(6));
+
+        Assert.True(output.Status == RunStatus.Succeeded, output.Error);
+        Assert.Equal(2000, output.State.Tasks["each"].Items);
+        Assert.All(output.State.Tasks.Values, t => Assert.Equal(TaskStatus.Succeeded, t.Status));
+        Assert.InRange(h.Activities.MaxInFlight, 1, 8);
+        var executions = h.Activities.Executions.ToList();
+        Assert.Equal(2002, executions.Select(e => e.DispatchId).Distinct().Count());
+
+        var progress = metadata.ReadCustomStatusAs<RunProgress>()!;
+        Assert.True(progress.Generation >= 2, $"generation {progress.Generation}");
+        var largest = h.Host.History.Largest!;
+        ForeachReport.Record($"{GetType().Name} foreach 2000 maxParallel 8 (continue-as-new, {progress.Generation} generations): largest history {largest.Events} events ({largest.Name})");
+        Assert.True(largest.Events <= DurableLimits.HistoryBound + 100, $"largest history {largest.Events} events in {largest.InstanceId}");
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
