@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using DurableTask.Core;
+using DurableTask.Core.History;
 using DurableTask.Core.Middleware;
 
 namespace Trainyard.Engine.Durable.Hosting;
@@ -12,6 +13,16 @@ namespace Trainyard.Engine.Durable.Hosting;
 public sealed class HistoryMeter
 {
     private readonly ConcurrentDictionary<string, InstanceHistory> _largest = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IReadOnlyList<HistoryEvent>> _events = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Keep each instance's history events as of its last episode (for recording replay tests); off by default, since
+    /// it holds every event in memory.
+    /// </summary>
+    public bool RecordEvents { get; set; }
+
+    /// <summary>The history events recorded for an instance (its current generation), or null.</summary>
+    public IReadOnlyList<HistoryEvent>? EventsOf(string instanceId) => _events.GetValueOrDefault(instanceId);
 
     /// <summary>Largest history per instance id.</summary>
     public IReadOnlyDictionary<string, InstanceHistory> Instances => _largest;
@@ -20,7 +31,11 @@ public sealed class HistoryMeter
     public InstanceHistory? Largest => _largest.Values.OrderByDescending(h => h.Events).ThenBy(h => h.InstanceId, StringComparer.Ordinal).FirstOrDefault();
 
     /// <summary>Forgets everything measured.</summary>
-    public void Reset() => _largest.Clear();
+    public void Reset()
+    {
+        _largest.Clear();
+        _events.Clear();
+    }
 
     internal async Task MiddlewareAsync(DispatchMiddlewareContext context, Func<Task> next)
     {
@@ -36,6 +51,10 @@ public sealed class HistoryMeter
         var actions = context.GetProperty<OrchestratorExecutionResult>()?.Actions?.Count() ?? 0;
         var measured = new InstanceHistory(id, state.Name ?? "", state.Events.Count + actions + 1);
         _largest.AddOrUpdate(id, measured, (_, old) => measured.Events > old.Events ? measured : old);
+        if (RecordEvents)
+        {
+            _events[id] = [.. state.Events];
+        }
     }
 }
 
