@@ -24,7 +24,7 @@ public abstract record DurableStore
 
 /// <summary>
 /// The Azure Storage task hub. The defaults are for a local, single-process host: a killed run is picked up again about
-/// 20 s after the next start instead of the provider's 5 minutes (measured; docs/engine-durable.md).
+/// 20 s after the next start instead of the provider's 5 minutes (measured; see docs/engine-durable.md).
 /// </summary>
 public sealed record AzureStorageStore : DurableStore
 {
