@@ -19,7 +19,7 @@ public static class DurableLimits
     public const int HistoryBound = 800;
 
     /// <summary>Polls of one remote attempt per generation of <see cref="DurableNames.RunRemoteTask"/>.</summary>
-    public const int PollsPerGeneration = 100;
+    public const int PollsPerGeneration = 50;
 
     /// <summary>Poll delay when a pending report names none.</summary>
     public static readonly TimeSpan DefaultPollAfter = TimeSpan.FromSeconds(30);

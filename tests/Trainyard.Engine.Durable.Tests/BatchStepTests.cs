@@ -34,6 +34,7 @@ public sealed class BatchStepTests : IAsyncLifetime
     private readonly string _root = Directory.CreateTempSubdirectory("ty-durable-batch-").FullName;
     private BatchRestDouble _batch = null!;
     private BatchExecutor _executor = null!;
+    private BatchExecutor _eagerExecutor = null!;
     private BlobStoreArtifactStore _artifacts = null!;
 
     public async Task InitializeAsync()
@@ -55,6 +56,8 @@ public sealed class BatchStepTests : IAsyncLifetime
             Client = clientOptions,
         };
         _executor = new BatchExecutor(options, new BatchClient(_batch.Endpoint, new FixedTokenCredential(), clientOptions));
+        var eager = options with { PollInitialDelay = TimeSpan.FromMilliseconds(1), PollMaxDelay = TimeSpan.FromMilliseconds(2) };
+        _eagerExecutor = new BatchExecutor(eager, new BatchClient(_batch.Endpoint, new FixedTokenCredential(), clientOptions));
         _artifacts = new BlobStoreArtifactStore(blobs, container, options.ArtifactBlobPrefix);
     }
 
@@ -83,6 +86,31 @@ public sealed class BatchStepTests : IAsyncLifetime
         var task = Assert.Single(job.Tasks.Values);
         Assert.Equal("completed", task.State);
         Assert.Contains(h.Host.History.Instances.Keys, id => id == DurableLimits.SubInstanceId(runId, "remote", train.DispatchId!));
+    }
+
+    [Fact]
+    public async Task LongPolledBatchStep_RemoteSubOrchestrationContinuesAsNewAndReturnsTheResult()
+    {
+        // Polls every few milliseconds for a 4 s job: far more than one generation of RunRemoteTask holds.
+        const string Yaml = """
+            name: batch-polled
+            steps:
+              - id: train
+                executor: batch
+                resources: { pool: gpu }
+                run: { command: [sh, -c, "sleep 4; echo done"] }
+            """;
+        await using var h = await DurableHarness.StartAsync(StoreKind.Memory, null, new TestActivities { Artifacts = _artifacts, Remote = _eagerExecutor });
+        var runId = await h.StartAsync(Yaml);
+        var (_, output) = await h.WaitAsync(runId, TimeSpan.FromSeconds(90));
+
+        Assert.True(output.Status == RunStatus.Succeeded, output.Error);
+        var calls = h.Activities.Executions.Count(e => e.TaskKey == "train");
+        Assert.True(calls > DurableLimits.PollsPerGeneration, $"{calls} RunTask calls");
+        var remote = h.Host.History.Instances[DurableLimits.SubInstanceId(runId, "remote", output.State.Tasks["train"].DispatchId!)];
+        // A poll is 8 events (the activity, the timer, two episodes); without continue-as-new it would be 8 x calls.
+        Assert.True(remote.Events <= 8 * DurableLimits.PollsPerGeneration + 10, $"RunRemoteTask history {remote.Events} events after {calls} polls");
+        Assert.Single(_batch.Jobs.Single().Tasks.Values);
     }
 
     [Fact]
