@@ -30,6 +30,7 @@ internal sealed class RunInterpreter
     private int _outstanding;
     private int _historyEstimate;
     private int _seq;
+    private bool _continued;
     private Task<bool>? _finished;
 
     public RunInterpreter(TaskOrchestrationContext context, RunPipelineInput input)
@@ -395,6 +396,14 @@ internal sealed class RunInterpreter
     {
         // WhenAny never throws: the outcome is read from the task itself when the loop takes it.
         await Task.WhenAny(pending.Task);
+        if (_continued && pending.Kind == CompletedKind.Signal && pending.Task is Task<RunSignal> { IsCompletedSuccessfully: true } signal)
+        {
+            // A signal later in the episode that decided to continue as new reaches this generation's open wait (the
+            // shim delivers to a waiter even after ContinueAsNew): hand it on to the next generation.
+            _ctx.SendEvent(_ctx.InstanceId, DurableNames.SignalEvent, signal.Result);
+            return;
+        }
+
         _inbox.Add(pending);
     }
 
@@ -416,6 +425,7 @@ internal sealed class RunInterpreter
 
         // Open timers would keep this generation alive; the next one sets them again.
         _timerCancel.Cancel();
+        _continued = true;
         _ctx.ContinueAsNew(next, preserveUnprocessedEvents: true);
         return new RunPipelineOutput { Status = RunStatus.Running, State = _state };
     }

@@ -190,6 +190,28 @@ public abstract class OrchestratorScenarios
         Assert.True(largest.Events <= DurableLimits.HistoryBound + 100, $"largest history {largest.Events} events in {largest.InstanceId}");
     }
 
+    [Fact]
+    public async Task SignalsSentAcrossContinueAsNew_AreAllApplied()
+    {
+        // A run that continues as new many times, and events raised all along: none may be lost between generations.
+        await using var h = await StartAsync();
+        var runId = await h.StartAsync(Pipelines.Foreach(600, maxParallel: 4));
+        var sent = new List<string>();
+        for (int i = 0; i < 40; i++)
+        {
+            var id = $"note-{i}";
+            await h.Client.RaiseEventAsync(runId, DurableNames.SignalEvent, new RunSignal { Kind = RunSignal.Event, EventId = id, Name = $"note{i % 5}", Payload = JsonSerializer.SerializeToElement(i) });
+            sent.Add(id);
+            await Task.Delay(25 + (i % 4) * 20);
+        }
+
+        var (metadata, output) = await h.WaitAsync(runId, TimeSpan.FromMinutes(3));
+
+        Assert.True(output.Status == RunStatus.Succeeded, output.Error);
+        Assert.True(metadata.ReadCustomStatusAs<RunProgress>()!.Generation >= 1);
+        Assert.Empty(sent.Except(output.State.SeenEventIds));
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
