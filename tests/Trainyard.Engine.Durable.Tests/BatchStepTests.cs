@@ -70,7 +70,7 @@ public sealed class BatchStepTests : IAsyncLifetime
     [Fact]
     public async Task BatchStep_RunsAsAPolledSubOrchestrationAndReturnsItsResult()
     {
-        await using var h = await DurableHarness.StartAsync(StoreKind.Memory, null, new TestActivities { Artifacts = _artifacts, Remote = _executor });
+        await using var h = await DurableHarness.StartAsync(StoreKind.Memory, null, new RecordingActivities(_executor, _artifacts));
         var runId = await h.StartAsync(Train);
         var (_, output) = await h.WaitAsync(runId, TimeSpan.FromSeconds(60));
 
@@ -100,7 +100,7 @@ public sealed class BatchStepTests : IAsyncLifetime
                 resources: { pool: gpu }
                 run: { command: [sh, -c, "sleep 4; echo done"] }
             """;
-        await using var h = await DurableHarness.StartAsync(StoreKind.Memory, null, new TestActivities { Artifacts = _artifacts, Remote = _eagerExecutor });
+        await using var h = await DurableHarness.StartAsync(StoreKind.Memory, null, new RecordingActivities(_eagerExecutor, _artifacts));
         var runId = await h.StartAsync(Yaml);
         var (_, output) = await h.WaitAsync(runId, TimeSpan.FromSeconds(90));
 
@@ -116,7 +116,7 @@ public sealed class BatchStepTests : IAsyncLifetime
     [Fact]
     public async Task CancelledRun_TerminatesTheRunningBatchTask()
     {
-        await using var h = await DurableHarness.StartAsync(StoreKind.Memory, null, new TestActivities { Artifacts = _artifacts, Remote = _executor });
+        await using var h = await DurableHarness.StartAsync(StoreKind.Memory, null, new RecordingActivities(_executor, _artifacts));
         var runId = await h.StartAsync(LongTrain);
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         {

@@ -40,7 +40,7 @@ public sealed class ContractTests
     public void DurableFunctions_RegisterEveryName()
     {
         Assert.Equal([DurableNames.RunPipeline, DurableNames.RunTaskChunk, DurableNames.RunRemoteTask], DurableFunctions.Orchestrators.Select(o => o.Name));
-        using var activities = new TestActivities();
+        using var activities = new RecordingActivities();
         Assert.Equal(
             [DurableNames.RunTask, DurableNames.CancelAttempt, DurableNames.LoadPipeline, DurableNames.RunFinished],
             DurableFunctions.Activities(activities).Select(a => a.Name));

@@ -22,7 +22,7 @@ internal sealed class DurableHarness : IAsyncDisposable
 {
     private readonly bool _deleteHub;
 
-    private DurableHarness(TrainyardDurableHost host, TestActivities activities, bool deleteHub)
+    private DurableHarness(TrainyardDurableHost host, RecordingActivities activities, bool deleteHub)
     {
         Host = host;
         Activities = activities;
@@ -31,11 +31,11 @@ internal sealed class DurableHarness : IAsyncDisposable
 
     public TrainyardDurableHost Host { get; }
 
-    public TestActivities Activities { get; }
+    public RecordingActivities Activities { get; }
 
     public DurableTaskClient Client => Host.Client;
 
-    public static async Task<DurableHarness> StartAsync(StoreKind store, AzuriteFixture? azurite, TestActivities? activities = null, int maxActivities = 10)
+    public static async Task<DurableHarness> StartAsync(StoreKind store, AzuriteFixture? azurite, RecordingActivities? activities = null, int maxActivities = 10)
     {
         DurableStore where = DurableStore.Memory;
         if (store == StoreKind.Azurite)
@@ -45,7 +45,7 @@ internal sealed class DurableHarness : IAsyncDisposable
             where = DurableStore.AzureStorage(azurite.ConnectionString, AzuriteFixture.NewTaskHub());
         }
 
-        activities ??= new TestActivities();
+        activities ??= new RecordingActivities();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var host = await TrainyardDurableHost.StartAsync(new DurableHostOptions { Store = where, MaxConcurrentActivities = maxActivities }, activities, null, timeout.Token);
         return new DurableHarness(host, activities, store == StoreKind.Azurite);

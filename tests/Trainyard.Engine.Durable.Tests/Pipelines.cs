@@ -103,6 +103,10 @@ internal static class Pipelines
             """;
     }
 
+    /// <summary><see cref="Foreach"/>, then a step that sleeps for <paramref name="sleep"/>.</summary>
+    public static string ForeachThenSleep(int items, int maxParallel, string sleep)
+        => Foreach(items, maxParallel) + $"\n  - {{ id: tail, uses: sleep, needs: [done], with: {{ duration: {sleep} }} }}\n";
+
     /// <summary>A chain of <paramref name="steps"/> echo steps.</summary>
     public static string Chain(int steps)
     {

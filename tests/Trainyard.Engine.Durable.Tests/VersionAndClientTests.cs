@@ -46,8 +46,8 @@ public abstract class VersionAndClientScenarios
     public async Task StoreReturningAnotherVersion_FailsTheRunSayingWhy()
     {
         await using var h = await StartAsync();
-        var v1 = h.Activities.Push(V1);
-        h.Activities.Tampered[v1] = V2;
+        var v1 = Trainyard.Core.Spec.PipelineLoader.Hash(V1);
+        h.Activities.SaveUnderHash(v1, "pinned", V2);
         var (metadata, output) = await h.WaitAsync(await h.StartVersionAsync("pinned", v1));
 
         Assert.Equal(RunStatus.Failed, output.Status);
