@@ -3,14 +3,16 @@ using Trainyard.Compute.Local;
 using Trainyard.Core.Spec;
 using Trainyard.Execution;
 using Trainyard.Execution.Artifacts;
+using Trainyard.Execution.Builtins;
 using Trainyard.Execution.Contracts;
 using Trainyard.Runtime.InMemory;
+using Trainyard.Steps.Ml;
 
 namespace Trainyard.Engine.Durable.Tests;
 
 /// <summary>
 /// The real activities (<see cref="DurableActivities"/> over the Execution layer's AttemptRunner: built-in steps, local
-/// processes, the Batch executor when given, dispatch-id claims and cancel markers in an in-memory store), recording
+/// processes, the ML steps, the Batch executor when given, dispatch-id claims and cancel markers in an in-memory store), recording
 /// every call so tests can check attempts, parallelism, cancellation and the versions loaded.
 /// </summary>
 internal sealed class RecordingActivities : IDurableActivities, IDisposable
@@ -23,7 +25,9 @@ internal sealed class RecordingActivities : IDurableActivities, IDisposable
 
     public RecordingActivities(IRemoteTaskExecutor? remote = null, IArtifactStore? artifacts = null)
     {
-        var executors = new List<ITaskExecutor> { new LocalProcessExecutor() };
+        // The built-in steps Trainyard ships, ML ones included, as the CLI and the Function App register them.
+        var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
+        var executors = new List<ITaskExecutor> { new LocalProcessExecutor(), new BuiltinExecutor(steps) };
         if (remote is not null)
         {
             executors.Add(remote);

@@ -10,7 +10,8 @@ using Trainyard.Testing;
 namespace Trainyard.Engine.Durable.Tests;
 
 /// <summary>
-/// Replay safety: recorded RunPipeline histories (the hello sample and the scenario pipelines) are replayed through
+/// Replay safety: recorded RunPipeline histories (the samples that run here without Azure: hello, churn, drift; and the
+/// scenario pipelines) are replayed through
 /// today's orchestrator and must make the same decisions, ending in the recorded outcome. Re-record with
 /// TRAINYARD_RECORD_HISTORIES=1 after an intended change to the orchestrator, and review the diff.
 /// </summary>
@@ -29,6 +30,8 @@ public sealed class ReplayTests
     private static IEnumerable<(string Name, string Yaml, Func<DurableHarness, string, Task>? During)> Corpus()
     {
         yield return ("sample-hello", File.ReadAllText(RepoPaths.Of("samples", "hello", "pipeline.yaml")), null);
+        yield return ("sample-churn", File.ReadAllText(RepoPaths.Of("samples", "churn", "pipeline.yaml")), null);
+        yield return ("sample-drift", File.ReadAllText(RepoPaths.Of("samples", "drift", "pipeline.yaml")), null);
         yield return ("diamond", Pipelines.Diamond, null);
         yield return ("retries", Pipelines.Retries, null);
         yield return ("timeout", Pipelines.Timeout, null);
@@ -118,7 +121,7 @@ public sealed class ReplayTests
             await during(h, runId);
         }
 
-        var (_, output) = await h.WaitAsync(runId, TimeSpan.FromSeconds(60));
+        var (_, output) = await h.WaitAsync(runId, TimeSpan.FromMinutes(3));
         var events = h.Host.History.EventsOf(runId) ?? throw new InvalidOperationException($"no history recorded for {runId}");
         var recorded = new RecordedHistory
         {
