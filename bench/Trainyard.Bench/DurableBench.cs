@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -7,15 +6,19 @@ using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Engine.Durable;
 using Trainyard.Engine.Durable.Hosting;
-using Trainyard.Runtime.Builtins;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution;
+using Trainyard.Execution.Artifacts;
+using Trainyard.Execution.Builtins;
+using Trainyard.Execution.Contracts;
 using Trainyard.Runtime.InMemory;
 
 namespace Trainyard.Bench;
 
 /// <summary>
 /// The RunPipeline orchestrator on the in-process Durable Task Framework host: activities per second for a 1,000-task
-/// fan-out and a 100-step chain of no-op echo steps, on the in-memory and the Azure Storage (Azurite) task hub.
+/// fan-out and a 100-step chain of no-op echo steps, on the in-memory and the Azure Storage (Azurite) task hub. The
+/// activities are the real <see cref="DurableActivities"/> over AttemptRunner (dispatch-id claims in memory); with
+/// --bare they only run the echo step, which leaves the host's own cost.
 /// </summary>
 internal static class DurableBench
 {
@@ -27,15 +30,16 @@ internal static class DurableBench
         var scenario = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "all";
         var store = args.Length > 1 && !args[1].StartsWith('-') ? args[1] : "all";
         var runs = args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).FirstOrDefault(3);
+        var bare = args.Contains("--bare");
         var scenarios = scenario == "all" ? Scenarios : [scenario];
         var stores = store == "all" ? Stores : [store];
         if (scenarios.Except(Scenarios).Any() || stores.Except(Stores).Any())
         {
-            Console.Error.WriteLine($"usage: durable [{string.Join('|', Scenarios)}|all] [{string.Join('|', Stores)}|all] [--runs N]");
+            Console.Error.WriteLine($"usage: durable [{string.Join('|', Scenarios)}|all] [{string.Join('|', Stores)}|all] [--runs N] [--bare]");
             return 2;
         }
 
-        Console.WriteLine($"durable bench: {Environment.ProcessorCount} cores, median of {runs} (+1 warm-up), no-op echo tasks, fresh task hub per run");
+        Console.WriteLine($"durable bench: {Environment.ProcessorCount} cores, median of {runs} (+1 warm-up), no-op echo tasks, fresh task hub per run, {(bare ? "bare echo activities" : "DurableActivities with claims")}");
         Console.WriteLine($"{"scenario",-12} {"store",-7} {"tasks",6} {"median ms",10} {"activities/s",12} {"largest history",15} {"runs ms",24}");
         foreach (var s in scenarios)
         {
@@ -46,7 +50,7 @@ internal static class DurableBench
                 int history = 0;
                 for (var i = 0; i <= runs; i++)
                 {
-                    var (ms, n, largest) = await RunScenarioAsync(s, b);
+                    var (ms, n, largest) = await RunScenarioAsync(s, b, bare);
                     if (i == 0)
                     {
                         continue;
@@ -67,11 +71,16 @@ internal static class DurableBench
         return 0;
     }
 
-    private static async Task<(double Ms, int Tasks, int LargestHistory)> RunScenarioAsync(string scenario, string store)
+    private static async Task<(double Ms, int Tasks, int LargestHistory)> RunScenarioAsync(string scenario, string store, bool bare)
     {
         var (yaml, tasks) = scenario == "chain-100" ? (Chain(100), 100) : (FanOut(1000), 1002);
-        var activities = new EchoActivities();
-        var hash = activities.Push(yaml);
+        var hash = PipelineLoader.Hash(yaml);
+        var claims = new InMemoryRunStore();
+        await claims.SavePipelineAsync(new PipelineVersion(scenario, hash, yaml, DateTimeOffset.UtcNow), CancellationToken.None);
+        var work = Path.Combine(Path.GetTempPath(), "trainyard-bench", Guid.NewGuid().ToString("N"));
+        var activities = new CountingActivities(bare
+            ? new EchoActivities(claims)
+            : new DurableActivities(new AttemptRunner(new AttemptRunnerOptions { Artifacts = new InMemoryArtifactStore(), Claims = claims, WorkRoot = work }), claims));
         DurableStore where = store == "azure"
             ? DurableStore.AzureStorage(Environment.GetEnvironmentVariable("TRAINYARD_AZURITE") ?? "UseDevelopmentStorage=true", "bench" + Guid.NewGuid().ToString("N")[..12])
             : DurableStore.Memory;
@@ -102,6 +111,11 @@ internal static class DurableBench
             {
                 await host.StopAndDeleteTaskHubAsync();
             }
+
+            if (Directory.Exists(work))
+            {
+                Directory.Delete(work, recursive: true);
+            }
         }
     }
 
@@ -128,26 +142,34 @@ internal static class DurableBench
         return text.ToString();
     }
 
-    /// <summary>Runs the echo built-in for each attempt (no claims, no cache): the host's own cost per activity.</summary>
-    private sealed class EchoActivities : IDurableActivities
+    /// <summary>Counts RunTask calls (the run must make exactly one per task).</summary>
+    private sealed class CountingActivities(IDurableActivities inner) : IDurableActivities
     {
-        private readonly ConcurrentDictionary<string, string> _pipelines = new(StringComparer.Ordinal);
-        private readonly BuiltinExecutor _builtins = new(BuiltinStepRegistry.CreateStandard());
-        private readonly InMemoryArtifactStore _artifacts = new();
         private int _calls;
 
         public int Calls => Volatile.Read(ref _calls);
 
-        public string Push(string text)
+        public Task<AttemptReport> RunTaskAsync(RunTaskInput input, CancellationToken cancellationToken)
         {
-            var hash = PipelineLoader.Hash(text);
-            _pipelines[hash] = text;
-            return hash;
+            Interlocked.Increment(ref _calls);
+            return inner.RunTaskAsync(input, cancellationToken);
         }
+
+        public Task CancelAttemptAsync(CancelAttemptInput input, CancellationToken cancellationToken) => inner.CancelAttemptAsync(input, cancellationToken);
+
+        public Task<string> LoadPipelineAsync(string pipelineHash, CancellationToken cancellationToken) => inner.LoadPipelineAsync(pipelineHash, cancellationToken);
+
+        public Task RunFinishedAsync(RunFinishedInput input, CancellationToken cancellationToken) => inner.RunFinishedAsync(input, cancellationToken);
+    }
+
+    /// <summary>Runs the echo built-in for each attempt (no claims, no cache, no log): the host's own cost per activity.</summary>
+    private sealed class EchoActivities(IPipelineStore pipelines) : IDurableActivities
+    {
+        private readonly BuiltinExecutor _builtins = new(BuiltinStepRegistry.CreateStandard());
+        private readonly InMemoryArtifactStore _artifacts = new();
 
         public async Task<AttemptReport> RunTaskAsync(RunTaskInput input, CancellationToken cancellationToken)
         {
-            Interlocked.Increment(ref _calls);
             var outcome = await _builtins.ExecuteAsync(new TaskExecutionContext
             {
                 Work = input.Work,
@@ -162,7 +184,8 @@ internal static class DurableBench
 
         public Task CancelAttemptAsync(CancelAttemptInput input, CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public Task<string> LoadPipelineAsync(string pipelineHash, CancellationToken cancellationToken) => Task.FromResult(_pipelines[pipelineHash]);
+        public async Task<string> LoadPipelineAsync(string pipelineHash, CancellationToken cancellationToken)
+            => (await pipelines.GetPipelineAsync(pipelineHash, cancellationToken))!.SpecText;
 
         public Task RunFinishedAsync(RunFinishedInput input, CancellationToken cancellationToken) => Task.CompletedTask;
     }
