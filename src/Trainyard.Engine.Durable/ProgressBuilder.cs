@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using TaskStatus = Trainyard.Core.Engine.TaskStatus;
@@ -14,7 +15,6 @@ internal sealed class ProgressBuilder
 
     private readonly RunPipelineInput _input;
     private readonly IReadOnlyList<(string StepId, IReadOnlyList<string> Events)> _waits;
-    private string? _last;
 
     public ProgressBuilder(PipelineSpec spec, RunPipelineInput input)
     {
@@ -26,8 +26,8 @@ internal sealed class ProgressBuilder
 
     public static string Truncate(string text, int max) => text.Length <= max ? text : text[..(max - 3)] + "...";
 
-    /// <summary>The progress of <paramref name="state"/>; false when it is the same as last time.</summary>
-    public bool TryUpdate(RunState state, int generation, out RunProgress progress)
+    /// <summary>The progress of <paramref name="state"/>.</summary>
+    public RunProgress Build(RunState state, int generation)
     {
         var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var running = new List<string>();
@@ -58,7 +58,7 @@ internal sealed class ProgressBuilder
             }
         }
 
-        progress = new RunProgress
+        return new RunProgress
         {
             Pipeline = _input.PipelineName,
             Version = _input.PipelineHash,
@@ -72,14 +72,6 @@ internal sealed class ProgressBuilder
             Waiting = [.. waiting.Take(MaxListed)],
             Generation = generation,
         };
-        var json = JsonSerializer.Serialize(progress, EngineJson.Options);
-        if (json == _last)
-        {
-            return false;
-        }
-
-        _last = json;
-        return true;
     }
 
     // Names after "events." in a `when` expression: the external events a step waits for (approvals).
@@ -113,5 +105,26 @@ internal sealed class ProgressBuilder
         }
 
         return names;
+    }
+}
+
+/// <summary>
+/// The custom status of a running RunPipeline: serialized as the <see cref="RunProgress"/> of the run's state at the end
+/// of each episode. Durable keeps only the status an episode ends with, and an episode that sets none clears it (one
+/// whose only event wakes nothing, such as a replaced alarm firing): set once, it is right in every episode, computed
+/// once per episode rather than after every event.
+/// </summary>
+[JsonConverter(typeof(Converter))]
+internal sealed class LiveProgress(Func<RunProgress> current)
+{
+    public RunProgress Current() => current();
+
+    private sealed class Converter : JsonConverter<LiveProgress>
+    {
+        public override LiveProgress Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+            => throw new NotSupportedException("the custom status is read as a RunProgress");
+
+        public override void Write(Utf8JsonWriter writer, LiveProgress value, JsonSerializerOptions options)
+            => JsonSerializer.Serialize(writer, value.Current(), options);
     }
 }

@@ -20,7 +20,8 @@ internal sealed class RunInterpreter
     private readonly Inbox _inbox = new();
     private readonly Dictionary<string, TaskWorkItem> _sent = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, DateTimeOffset> _timers = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _timerCancel = new();
+    private readonly SortedSet<(DateTimeOffset FireAt, string TimerId)> _dueOrder = new(DueComparer.Instance);
+    private (DateTimeOffset FireAt, int Seq, CancellationTokenSource Cancel)? _alarm;
     private readonly List<TaskWorkItem> _toSend = [];
     private readonly List<Task> _housekeeping = [];
     private PipelineSpec _spec = null!;
@@ -65,7 +66,7 @@ internal sealed class RunInterpreter
             _state = continuation.State;
             foreach (var (timerId, fireAt) in continuation.PendingTimers)
             {
-                StartTimer(timerId, fireAt);
+                AddTimer(timerId, fireAt);
             }
 
             _toSend.AddRange(continuation.Held);
@@ -86,8 +87,10 @@ internal sealed class RunInterpreter
             }));
         }
 
+        // Set once: the status is written at the end of every episode from the state then (LiveProgress).
+        _ctx.SetCustomStatus(new LiveProgress(() => _progress.Build(_state, _generation)));
         Flush();
-        Publish();
+        Arm();
         while (_state.Status == RunStatus.Running)
         {
             if (_historyEstimate >= DurableLimits.HistoryBound && _outstanding == 0)
@@ -103,7 +106,7 @@ internal sealed class RunInterpreter
             }
 
             Flush();
-            Publish();
+            Arm();
         }
 
         return await FinishAsync();
@@ -187,20 +190,11 @@ internal sealed class RunInterpreter
 
                 break;
             case CompletedKind.Timer:
-                if (done.Task.IsCanceled || !_timers.Remove(done.TimerId!, out var fireAt))
+                if (!done.Task.IsCanceled)
                 {
-                    break;
+                    OnAlarm(done.Seq);
                 }
 
-                // ScheduleTimer means "no earlier than": the Azure Storage provider can fire up to a second early (queue
-                // visibility delays are whole seconds), so an early timer waits out the rest.
-                if (Now < fireAt)
-                {
-                    StartTimer(done.TimerId!, fireAt);
-                    break;
-                }
-
-                Decide(new TimerFired(done.TimerId!) { EventId = "timer:" + done.TimerId, At = Now });
                 break;
             case CompletedKind.Signal:
                 OnSignal((Task<RunSignal>)done.Task);
@@ -298,11 +292,7 @@ internal sealed class RunInterpreter
                     _toSend.Add(d.Work);
                     break;
                 case ScheduleTimer s:
-                    if (!_timers.ContainsKey(s.TimerId))
-                    {
-                        StartTimer(s.TimerId, s.FireAt);
-                    }
-
+                    AddTimer(s.TimerId, s.FireAt);
                     break;
                 case CancelTask c:
                     Cancel(c);
@@ -380,11 +370,67 @@ internal sealed class RunInterpreter
         _toSend.RemoveRange(0, i);
     }
 
-    private void StartTimer(string timerId, DateTimeOffset fireAt)
+    // ---------------------------------------------------------------- timers
+
+    // The decider's timers are data; one durable timer (the alarm) at a time wakes the run for the earliest of them. So
+    // a fan-out whose attempts each have a timeout adds a few timer events to the history, not two per attempt.
+    private void AddTimer(string timerId, DateTimeOffset fireAt)
     {
+        if (_timers.TryAdd(timerId, fireAt))
+        {
+            _dueOrder.Add((fireAt, timerId));
+        }
+    }
+
+    private void OnAlarm(int seq)
+    {
+        if (_alarm is { } alarm && alarm.Seq == seq)
+        {
+            _alarm = null;
+        }
+
+        // "No earlier than": the Azure Storage provider can fire up to a second early (queue visibility delays are whole
+        // seconds); what is not due yet waits for the next alarm.
+        var now = Now;
+        while (_dueOrder.Count > 0 && _dueOrder.Min.FireAt <= now)
+        {
+            var (_, timerId) = _dueOrder.Min;
+            _dueOrder.Remove(_dueOrder.Min);
+            _timers.Remove(timerId);
+            Decide(new TimerFired(timerId) { EventId = "timer:" + timerId, At = now });
+        }
+    }
+
+    private void Arm()
+    {
+        if (_dueOrder.Count == 0 || _state.Status != RunStatus.Running)
+        {
+            return;
+        }
+
+        var earliest = _dueOrder.Min.FireAt;
+        if (_alarm is { } alarm)
+        {
+            if (alarm.FireAt <= earliest)
+            {
+                return;
+            }
+
+            // An earlier timer came: the later alarm would keep the instance open, so cancel it.
+            alarm.Cancel.Cancel();
+        }
+
         _historyEstimate += 2;
-        _timers[timerId] = fireAt;
-        Track(new Completed(CompletedKind.Timer, _ctx.CreateTimer(fireAt.UtcDateTime, _timerCancel.Token), _seq++) { TimerId = timerId });
+        var cancel = new CancellationTokenSource();
+        var seq = _seq++;
+        _alarm = (earliest, seq, cancel);
+        Track(new Completed(CompletedKind.Timer, _ctx.CreateTimer(earliest.UtcDateTime, cancel.Token), seq));
+    }
+
+    private void Disarm()
+    {
+        _alarm?.Cancel.Cancel();
+        _alarm = null;
     }
 
     private void WatchSignal()
@@ -423,8 +469,8 @@ internal sealed class RunInterpreter
             },
         };
 
-        // Open timers would keep this generation alive; the next one sets them again.
-        _timerCancel.Cancel();
+        // An open alarm would keep this generation alive; the next one sets it again from the pending timers.
+        Disarm();
         _continued = true;
         _ctx.ContinueAsNew(next, preserveUnprocessedEvents: true);
         return new RunPipelineOutput { Status = RunStatus.Running, State = _state };
@@ -432,11 +478,7 @@ internal sealed class RunInterpreter
 
     private async Task<RunPipelineOutput> FinishAsync()
     {
-        _timerCancel.Cancel();
-
-        // Every later episode (RunFinished, in-flight attempts draining, cancelled timers firing) replays up to here
-        // and no further: an episode that sets no custom status clears it, so set the final one even when replaying.
-        Publish(always: true);
+        Disarm();
         if (_finished is not null)
         {
             try
@@ -453,21 +495,6 @@ internal sealed class RunInterpreter
         return new RunPipelineOutput { Status = _state.Status, Error = _state.Error, State = _state };
     }
 
-    private void Publish(bool always = false)
-    {
-        // Only the last custom status of an episode is kept, and every episode that goes on running the loop publishes
-        // live: skip the work while replaying.
-        if (_ctx.IsReplaying && !always)
-        {
-            return;
-        }
-
-        if (_progress.TryUpdate(_state, _generation, out var progress))
-        {
-            _ctx.SetCustomStatus(progress);
-        }
-    }
-
     // ---------------------------------------------------------------- completions
 
     private enum CompletedKind
@@ -482,8 +509,17 @@ internal sealed class RunInterpreter
     private sealed record Completed(CompletedKind Kind, Task Task, int Seq)
     {
         public IReadOnlyList<TaskWorkItem> Works { get; init; } = [];
+    }
 
-        public string? TimerId { get; init; }
+    private sealed class DueComparer : IComparer<(DateTimeOffset FireAt, string TimerId)>
+    {
+        public static readonly DueComparer Instance = new();
+
+        public int Compare((DateTimeOffset FireAt, string TimerId) x, (DateTimeOffset FireAt, string TimerId) y)
+        {
+            int c = x.FireAt.CompareTo(y.FireAt);
+            return c != 0 ? c : string.CompareOrdinal(x.TimerId, y.TimerId);
+        }
     }
 
     /// <summary>Completed calls in completion order; the loop takes all of them at each wake-up.</summary>

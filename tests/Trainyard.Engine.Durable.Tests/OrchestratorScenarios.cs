@@ -168,6 +168,20 @@ public abstract class OrchestratorScenarios
     }
 
     [Fact]
+    public async Task Foreach2000WithATimeoutEach_KeepsTimersOutOfTheHistory()
+    {
+        // 2,000 timeout timers: the decider's timers are data, one durable alarm wakes the run for the earliest.
+        await using var h = await StartAsync();
+        var output = await h.RunAsync(Pipelines.Foreach(2000, timeout: "10m"), TimeSpan.FromMinutes(4));
+
+        Assert.True(output.Status == RunStatus.Succeeded, output.Error);
+        Assert.Equal(2000, output.State.Tasks["each"].Items);
+        var run = h.Host.History.Instances[output.State.RunId];
+        Assert.True(run.Events < 200, $"RunPipeline history {run.Events} events");
+        Assert.True(h.Host.History.Largest!.Events <= DurableLimits.HistoryBound, $"largest history {h.Host.History.Largest}");
+    }
+
+    [Fact]
     public async Task Foreach2000OneAtATime_ContinuesAsNewAndKeepsEveryHistoryBounded()
     {
         // foreach.maxParallel makes every round dispatch a single item: no chunks, so the orchestrator's own history

@@ -79,7 +79,7 @@ internal static class Pipelines
         """;
 
     /// <summary>A foreach over <paramref name="items"/> items (a list literal param), with an optional per-step bound.</summary>
-    public static string Foreach(int items, int? maxParallel = null)
+    public static string Foreach(int items, int? maxParallel = null, string? timeout = null)
     {
         var list = new StringBuilder();
         for (int i = 0; i < items; i++)
@@ -88,6 +88,7 @@ internal static class Pipelines
         }
 
         var bound = maxParallel is { } m ? $", maxParallel: {m.ToString(CultureInfo.InvariantCulture)}" : "";
+        var limit = timeout is null ? "" : $"\n    timeout: {timeout}";
         return $$$"""
             name: foreach{{{items.ToString(CultureInfo.InvariantCulture)}}}
             params:
@@ -98,7 +99,7 @@ internal static class Pipelines
                 needs: [start]
                 uses: echo
                 foreach: { items: "${{ params.items }}"{{{bound}}} }
-                with: { n: "${{ item }}" }
+                with: { n: "${{ item }}" }{{{limit}}}
               - { id: done, uses: echo, needs: [each], with: { count: "${{ steps.each.outputs.n }}" } }
             """;
     }
