@@ -1,0 +1,88 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Azure;
+using Azure.Storage.Blobs;
+
+namespace Trainyard.Storage.Azure;
+
+/// <summary>
+/// Blob names for arbitrary text (scopes, keys, hashes): letters, digits, '-' and '_' stay as they are, every other
+/// UTF-8 byte becomes <c>~xx</c> (lowercase hex), so '/', '.', '..', '\', '?', '#', '%', spaces, control characters
+/// and non-ASCII text can neither change the blob's path nor collide. The empty string is <c>~</c> (no escape is a
+/// lone '~'); a segment longer than <see cref="MaxSegment"/> once encoded is <c>~sha256~</c> + the SHA-256 of the text
+/// (no escape starts with "~s"), which keeps every name under the service's 1,024 characters.
+/// </summary>
+internal static class BlobNames
+{
+    /// <summary>Longest encoded segment kept readable; two of them and a '/' stay under 1,024.</summary>
+    public const int MaxSegment = 500;
+
+    public static string Segment(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Length == 0)
+        {
+            return "~";
+        }
+
+        var builder = new StringBuilder(text.Length);
+        foreach (var b in Encoding.UTF8.GetBytes(text))
+        {
+            if (b is (>= (byte)'a' and <= (byte)'z') or (>= (byte)'A' and <= (byte)'Z') or (>= (byte)'0' and <= (byte)'9') or (byte)'-' or (byte)'_')
+            {
+                builder.Append((char)b);
+            }
+            else
+            {
+                builder.Append('~').Append(Convert.ToHexStringLower([b]));
+            }
+
+            if (builder.Length > MaxSegment)
+            {
+                return "~sha256~" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+            }
+        }
+
+        return builder.ToString();
+    }
+}
+
+/// <summary>Creates a container on first use, once per process and container, and tries again after a failure.</summary>
+internal static class ContainerGate
+{
+    private static readonly ConcurrentDictionary<string, Lazy<Task>> Created = new(StringComparer.Ordinal);
+
+    public static Func<CancellationToken, Task> For(BlobContainerClient container) => ct => EnsureAsync(container, ct);
+
+    public static Task EnsureAsync(BlobContainerClient container, CancellationToken cancellationToken)
+    {
+        var key = container.Uri.AbsoluteUri;
+        var lazy = Created.GetOrAdd(key, _ => new Lazy<Task>(() => CreateAsync(container)));
+        var task = lazy.Value;
+        if (task.IsFaulted || task.IsCanceled)
+        {
+            // A failed creation (account unreachable, role missing) must not stick: the next call tries again.
+            Created.TryRemove(new KeyValuePair<string, Lazy<Task>>(key, lazy));
+        }
+
+        return task.IsCompletedSuccessfully ? Task.CompletedTask : task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Forgets that a container was created (it was deleted).</summary>
+    public static void Forget(BlobContainerClient container) => Created.TryRemove(container.Uri.AbsoluteUri, out _);
+
+    private static async Task CreateAsync(BlobContainerClient container)
+    {
+        try
+        {
+            await container.CreateIfNotExistsAsync().ConfigureAwait(false);
+        }
+        catch (RequestFailedException e)
+        {
+            throw new InvalidOperationException(
+                $"Could not create blob container '{container.Name}' ({e.Status} {e.ErrorCode}): check that the account is reachable and the identity " +
+                "has the Storage Blob Data Contributor role (for Azurite: that it runs on 127.0.0.1:10000).", e);
+        }
+    }
+}
