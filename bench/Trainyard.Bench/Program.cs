@@ -11,7 +11,7 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Trainyard.Bench -- engine [scenario|all] [memory|sqlite|azure|all] [--runs N]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Trainyard.Bench -- engine [scenario|all] [memory|sqlite|all] [--runs N]");
     Console.Error.WriteLine("       dotnet run -c Release --project bench/Trainyard.Bench -- decider [runs]");
     Console.Error.WriteLine("       dotnet run -c Release --project bench/Trainyard.Bench -- spec [validate-10k|load-10k|all] [--runs N]   (or just: validate-10k)");
     Console.Error.WriteLine("       dotnet run -c Release --project bench/Trainyard.Bench -- ml validate-data-1gb [--size-mb N] | ml churn-sample [--runs N]");
