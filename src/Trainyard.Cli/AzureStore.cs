@@ -38,6 +38,19 @@ internal static class AzureStore
         }
     }
 
+    /// <summary>Creates (or finds) the task hub's containers; an unreachable account, failed sign-in or missing role becomes a usage error.</summary>
+    public static async Task EnsureReachableAsync(AzureBlobStores stores, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await stores.EnsureCreatedAsync(cancellationToken);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new CliInputException($"--store: {e.Message}");
+        }
+    }
+
     /// <summary>The error of every run command (run, runs, status, logs, cancel, resume, retry, worker, purge) given an Azure store.</summary>
     public static CliInputException RunsAreDurable() => new(
         "--store azure:... holds no runs: runs in Azure are Durable Functions orchestrations, so start, list, inspect, cancel, retry and purge them " +

@@ -51,7 +51,7 @@ internal static class ModelCommands
             var output = CliOutput.For(parse, json is not null && parse.GetValue(json));
             try
             {
-                await using var stores = RegistryStores.Open(parse.GetValue(store)!);
+                await using var stores = await RegistryStores.OpenAsync(parse.GetValue(store)!, ct);
                 return await action(parse, output, new ModelRegistry(stores.Artifacts), stores, ct);
             }
             catch (ModelRegistryConflictException ex)

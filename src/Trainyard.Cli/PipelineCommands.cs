@@ -51,7 +51,7 @@ internal static class PipelineCommands
                     throw new CliInputException($"{path}: cannot read the pipeline file: {ex.Message}");
                 }
 
-                await using var stores = RegistryStores.Open(parse.GetValue(store)!);
+                await using var stores = await RegistryStores.OpenAsync(parse.GetValue(store)!, ct);
                 var result = await new PipelineRegistry(stores.Pipelines, stores.Values).RegisterAsync(text, path, ct);
                 if (!result.Ok)
                 {
@@ -89,7 +89,7 @@ internal static class PipelineCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await RunCommands.Guarded(output, async () =>
             {
-                await using var stores = RegistryStores.Open(parse.GetValue(store)!);
+                await using var stores = await RegistryStores.OpenAsync(parse.GetValue(store)!, ct);
                 var registry = new PipelineRegistry(stores.Pipelines, stores.Values);
                 var all = await registry.VersionsAsync(null, ct);
                 // Only pushed pipelines have an active version; names stored just because `trainyard run` used them are left out.
@@ -140,7 +140,7 @@ internal static class PipelineCommands
             return await RunCommands.Guarded(output, async () =>
             {
                 var pipeline = parse.GetValue(name)!;
-                await using var stores = RegistryStores.Open(parse.GetValue(store)!);
+                await using var stores = await RegistryStores.OpenAsync(parse.GetValue(store)!, ct);
                 var registry = new PipelineRegistry(stores.Pipelines, stores.Values);
                 var versions = (await registry.VersionsAsync(pipeline, ct)).Where(v => v.Name == pipeline).OrderByDescending(v => v.RegisteredAt).ToList();
                 if (versions.Count == 0)

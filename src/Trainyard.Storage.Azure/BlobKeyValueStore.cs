@@ -13,23 +13,16 @@ namespace Trainyard.Storage.Azure;
 /// <c>If-Match</c>, and a 409/412 answer is the conflict the contract returns as null. Dispatch-id claims, the step cache
 /// index, trigger watermarks and the active-pipeline pointers of the Durable engine live here.
 /// </summary>
-public sealed class BlobKeyValueStore : IKeyValueStore
+/// <param name="container">The container (created on first use).</param>
+public sealed class BlobKeyValueStore(BlobContainerClient container) : IKeyValueStore
 {
     /// <summary>Largest value accepted, in UTF-8 bytes: larger data belongs in the artifact store, referenced from here.</summary>
     public const int MaxValueBytes = 1024 * 1024;
 
     private const int DeleteParallelism = 8;
 
-    private readonly BlobContainerClient _container;
-    private readonly Func<CancellationToken, Task> _ensure;
-
-    /// <summary>Creates the store over a container (created on first use).</summary>
-    public BlobKeyValueStore(BlobContainerClient container)
-    {
-        ArgumentNullException.ThrowIfNull(container);
-        _container = container;
-        _ensure = ContainerGate.For(container);
-    }
+    private readonly BlobContainerClient _container = container ?? throw new ArgumentNullException(nameof(container));
+    private readonly Func<CancellationToken, Task> _ensure = ContainerGate.For(container);
 
     /// <inheritdoc />
     public async Task<KeyValueEntry?> GetValueAsync(string scope, string key, CancellationToken cancellationToken)

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Azure;
+using Azure.Identity;
 using Azure.Storage.Blobs;
 
 namespace Trainyard.Storage.Azure;
@@ -81,8 +82,15 @@ internal static class ContainerGate
         catch (RequestFailedException e)
         {
             throw new InvalidOperationException(
-                $"Could not create blob container '{container.Name}' ({e.Status} {e.ErrorCode}): check that the account is reachable and the identity " +
-                "has the Storage Blob Data Contributor role (for Azurite: that it runs on 127.0.0.1:10000).", e);
+                $"Could not create blob container '{container.Name}' ({(e.Status == 0 ? "unreachable" : e.Status.ToString(System.Globalization.CultureInfo.InvariantCulture))} {e.ErrorCode}): " +
+                $"check that {container.Uri.GetLeftPart(UriPartial.Authority)} is reachable and the identity has the Storage Blob Data Contributor role " +
+                "(for Azurite: that it runs on 127.0.0.1:10000).", e);
+        }
+        catch (AuthenticationFailedException e)
+        {
+            throw new InvalidOperationException(
+                $"Could not sign in to {container.Uri.GetLeftPart(UriPartial.Authority)} for blob container '{container.Name}': {e.Message.Split('\n')[0]} " +
+                "Sign in with `az login` (workstation) or give the app a managed identity with the Storage Blob Data Contributor role.", e);
         }
     }
 }

@@ -13,23 +13,16 @@ namespace Trainyard.Storage.Azure;
 /// carries the pipeline name and registration time, written in the same request as the content, so a listing needs
 /// one List Blobs call plus the downloads of the versions it returns. A run (orchestration) loads its version by hash.
 /// </summary>
-public sealed class BlobPipelineStore : IPipelineStore
+/// <param name="container">The container (created on first use).</param>
+public sealed class BlobPipelineStore(BlobContainerClient container) : IPipelineStore
 {
     private const string NameKey = "pipeline";
     private const string RegisteredKey = "registeredticks";
     private const int DownloadParallelism = 8;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    private readonly BlobContainerClient _container;
-    private readonly Func<CancellationToken, Task> _ensure;
-
-    /// <summary>Creates the store over a container (created on first use).</summary>
-    public BlobPipelineStore(BlobContainerClient container)
-    {
-        ArgumentNullException.ThrowIfNull(container);
-        _container = container;
-        _ensure = ContainerGate.For(container);
-    }
+    private readonly BlobContainerClient _container = container ?? throw new ArgumentNullException(nameof(container));
+    private readonly Func<CancellationToken, Task> _ensure = ContainerGate.For(container);
 
     /// <inheritdoc />
     public async Task SavePipelineAsync(PipelineVersion pipeline, CancellationToken cancellationToken)

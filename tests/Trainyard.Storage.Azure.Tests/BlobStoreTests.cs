@@ -130,6 +130,20 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task UnreachableAccount_FailsOnFirstUse_SayingWhatToCheck()
+    {
+        // Nothing listens on port 1; no retries, so the test does not wait out the SDK's backoff.
+        var options = new BlobClientOptions { Retry = { MaxRetries = 0 } };
+        var stores = new AzureBlobStores(new BlobServiceClient(new Uri("http://127.0.0.1:1/devstoreaccount1"), options), AzuriteFixture.NewTaskHub());
+
+        var first = await Assert.ThrowsAsync<InvalidOperationException>(() => stores.Values.GetValueAsync("s", "k", Ct));
+        Assert.Contains("unreachable", first.Message, StringComparison.Ordinal);
+        Assert.Contains("http://127.0.0.1:1", first.Message, StringComparison.Ordinal);
+        Assert.Contains("Storage Blob Data Contributor", first.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => stores.Pipelines.ListPipelinesAsync(null, Ct));
+    }
+
     private async Task<T> RetryAsync<T>(Func<Task<T>> action)
     {
         while (true)
