@@ -8,6 +8,7 @@ using Trainyard.Runtime.Contracts;
 using Trainyard.Steps.Ml;
 using Trainyard.Storage.Sqlite;
 using Trainyard.Execution.Contracts;
+using Trainyard.Execution.Data;
 using Trainyard.Execution;
 
 namespace Trainyard.Cli;
@@ -61,7 +62,7 @@ internal sealed class CliStore : IAsyncDisposable
         var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
         var options = new RunEngineOptions
         {
-            Executors = [new LocalProcessExecutor(), new BuiltinExecutor(steps)],
+            Executors = [new LocalProcessExecutor(), new BuiltinExecutor(steps, StepServices())],
             MissingExecutorHints = new Dictionary<ExecutorKind, string> { [ExecutorKind.Batch] = BatchHint },
             // --no-cache skips lookups only: fresh results still refresh the cache for the next run.
             TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog) { ReadEnabled = !noCache },
@@ -76,6 +77,13 @@ internal sealed class CliStore : IAsyncDisposable
         }
 
         return Task.FromResult(new CliStore(full, backend, new RunEngine(backend, options), lease));
+    }
+
+    /// <summary>Services of the built-in steps: the local data root `ingest` reads (TRAINYARD_DATA_ROOT, else ./data).</summary>
+    private static StepServices StepServices()
+    {
+        var root = Environment.GetEnvironmentVariable("TRAINYARD_DATA_ROOT") is { Length: > 0 } r ? r : Path.Combine(Environment.CurrentDirectory, "data");
+        return new StepServices().Add<IDataSource>(new DataSources([new LocalDataSource(root)]));
     }
 
     /// <summary>Creates the store folder if missing and returns its full path; a clear error when it cannot be.</summary>
