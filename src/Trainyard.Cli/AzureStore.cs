@@ -53,8 +53,8 @@ internal static class AzureStore
 
     /// <summary>The error of every run command (run, runs, status, logs, cancel, resume, retry, worker, purge) given an Azure store.</summary>
     public static CliInputException RunsAreDurable() => new(
-        "--store azure:... holds no runs: runs in Azure are Durable Functions orchestrations, so start, list, inspect, cancel, retry and purge them " +
-        "through the Function App's HTTP API (api/runs, with a function key); a local Durable engine comes with `trainyard run --engine durable`. " +
-        "Without --store (or with a folder) this command works on the embedded engine's store in .trainyard/. " +
-        "`--store azure:...` still serves `trainyard pipelines`, `trainyard models` and `trainyard lineage`.");
+        "--store azure:... holds no runs: runs in Azure are Durable Functions orchestrations. Use the Function App's HTTP API (with a function key): " +
+        "POST api/pipelines/{name}/runs starts one, api/runs lists, shows, cancels and retries them, and the app purges finished runs on its schedule; " +
+        "a local Durable engine comes with `trainyard run --engine durable`. Without --store (or with a folder) this command works on the embedded " +
+        "engine's store in .trainyard/; `--store azure:...` still serves `trainyard pipelines`, `trainyard models` and `trainyard lineage`.");
 }
