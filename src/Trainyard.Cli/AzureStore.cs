@@ -1,3 +1,4 @@
+using Azure;
 using Trainyard.Storage.Azure;
 
 namespace Trainyard.Cli;
@@ -38,14 +39,17 @@ internal static class AzureStore
         }
     }
 
-    /// <summary>Creates (or finds) the task hub's containers; an unreachable account, failed sign-in or missing role becomes a usage error.</summary>
+    /// <summary>
+    /// Creates (or finds) the task hub's containers first, so a failed sign-in or a missing role is one usage error. An
+    /// account that does not answer at all keeps its network exception inside, for the caller to report as unreachable.
+    /// </summary>
     public static async Task EnsureReachableAsync(AzureBlobStores stores, CancellationToken cancellationToken)
     {
         try
         {
             await stores.EnsureCreatedAsync(cancellationToken);
         }
-        catch (InvalidOperationException e)
+        catch (InvalidOperationException e) when (e.InnerException is not RequestFailedException { Status: 0 })
         {
             throw new CliInputException($"--store: {e.Message}");
         }
