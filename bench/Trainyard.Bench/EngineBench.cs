@@ -8,6 +8,8 @@ using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
 using Trainyard.Storage.Azure;
 using Trainyard.Storage.Sqlite;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Bench;
 

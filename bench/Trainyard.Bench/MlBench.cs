@@ -4,9 +4,10 @@ using System.Text;
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
-using Trainyard.Runtime.Artifacts;
+using Trainyard.Execution.Artifacts;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Steps.Ml;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Bench;
 

@@ -1,5 +1,6 @@
 using Trainyard.Runtime.Contracts;
 using Trainyard.Storage.Azure;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Cli;
 

@@ -3,11 +3,13 @@ using Trainyard.Compute.Local;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime;
-using Trainyard.Runtime.Builtins;
-using Trainyard.Runtime.Caching;
+using Trainyard.Execution.Builtins;
+using Trainyard.Execution.Caching;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Steps.Ml;
 using Trainyard.Storage.Sqlite;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Cli;
 

@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Storage.Azure;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Cli;
 

@@ -1,9 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Trainyard.Runtime.Caching;
+using Trainyard.Execution.Caching;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Steps.Ml;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Cli;
 

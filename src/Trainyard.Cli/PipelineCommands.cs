@@ -3,7 +3,8 @@ using System.Globalization;
 using Trainyard.Core.Spec;
 using Trainyard.Core.Validation;
 using Trainyard.Runtime.Contracts;
-using Trainyard.Runtime.Registry;
+using Trainyard.Execution.Registry;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Cli;
 
@@ -52,7 +53,7 @@ internal static class PipelineCommands
                 }
 
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
-                var result = await new PipelineRegistry(cli.Backend.Store).RegisterAsync(text, path, ct);
+                var result = await new PipelineRegistry(cli.Backend.Store, cli.Backend.Store).RegisterAsync(text, path, ct);
                 if (!result.Ok)
                 {
                     ValidateCommands.WriteDiagnostics(result.Diagnostics, output.Err);
@@ -90,7 +91,7 @@ internal static class PipelineCommands
             return await RunCommands.Guarded(output, async () =>
             {
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
-                var registry = new PipelineRegistry(cli.Backend.Store);
+                var registry = new PipelineRegistry(cli.Backend.Store, cli.Backend.Store);
                 var all = await registry.VersionsAsync(null, ct);
                 // Only pushed pipelines have an active version; names stored just because `trainyard run` used them are left out.
                 var rows = new List<PipelineRow>();
@@ -141,7 +142,7 @@ internal static class PipelineCommands
             {
                 var pipeline = parse.GetValue(name)!;
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
-                var registry = new PipelineRegistry(cli.Backend.Store);
+                var registry = new PipelineRegistry(cli.Backend.Store, cli.Backend.Store);
                 var versions = (await registry.VersionsAsync(pipeline, ct)).Where(v => v.Name == pipeline).OrderByDescending(v => v.RegisteredAt).ToList();
                 if (versions.Count == 0)
                 {

@@ -2,6 +2,8 @@ using System.CommandLine;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Storage.Azure;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Cli;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime;
+using Trainyard.Execution;
 
 namespace Trainyard.Cli;
 

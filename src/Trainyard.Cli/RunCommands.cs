@@ -5,6 +5,8 @@ using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Cli;
 

@@ -7,6 +7,7 @@ using Azure.Storage.Blobs.Models;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Steps.Ml;
 using Trainyard.Storage.Azure;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Cli;
 

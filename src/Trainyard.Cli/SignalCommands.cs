@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Steps.Ml;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Cli;
 

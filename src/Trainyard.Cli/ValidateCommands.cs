@@ -68,7 +68,7 @@ internal static class ValidateCommands
     {
         try
         {
-            return PipelineLoader.LoadFile(file);
+            return PipelineFiles.LoadFile(file);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

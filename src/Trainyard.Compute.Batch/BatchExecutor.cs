@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Compute.Batch;
 

@@ -6,7 +6,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Compute.Local;
 

@@ -2,6 +2,7 @@ using Trainyard.Compute.Batch;
 using Trainyard.Core.Spec;
 using Trainyard.Messaging.ServiceBus;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.FunctionApp;
 

@@ -1,6 +1,7 @@
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
 using Trainyard.Storage.Azure;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.FunctionApp;
 

@@ -1,9 +1,11 @@
 using Trainyard.Compute.Local;
 using Trainyard.Runtime;
-using Trainyard.Runtime.Builtins;
-using Trainyard.Runtime.Caching;
+using Trainyard.Execution.Builtins;
+using Trainyard.Execution.Caching;
 using Trainyard.Runtime.Contracts;
-using Trainyard.Runtime.Registry;
+using Trainyard.Execution.Registry;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.FunctionApp;
 

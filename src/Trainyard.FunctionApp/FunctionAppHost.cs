@@ -4,7 +4,9 @@ using Trainyard.FunctionApp.Functions;
 using Trainyard.FunctionApp.Triggers;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
-using Trainyard.Runtime.Registry;
+using Trainyard.Execution.Registry;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.FunctionApp;
 
@@ -51,7 +53,7 @@ internal static class FunctionAppHost
 
         services.AddSingleton(sp => sp.GetRequiredService<BackendHolder>().Backend);
         services.AddSingleton(sp => sp.GetRequiredService<IBackend>().Store);
-        services.AddSingleton(sp => new PipelineRegistry(sp.GetRequiredService<IRunStore>(), time));
+        services.AddSingleton(sp => new PipelineRegistry(sp.GetRequiredService<IRunStore>(), sp.GetRequiredService<IRunStore>(), time));
         AzureServices.AddSignalSink(services, settings);
         services.AddSingleton(sp => EngineFactory.Create(sp, settings, time));
         services.AddSingleton<IRunGateway, EngineGateway>();

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Azure.Core;
 using Azure.Core.Pipeline;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Messaging.ServiceBus;
 

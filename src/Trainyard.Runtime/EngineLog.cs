@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Logging;
+using Trainyard.Execution;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Runtime;
 
@@ -26,8 +28,6 @@ internal static partial class EngineLog
     [LoggerMessage(1006, LogLevel.Information, "Task {RunId}/{TaskKey} attempt {Attempt} {Outcome}")]
     public static partial void TaskDone(ILogger logger, string runId, string taskKey, int attempt, string outcome);
 
-    [LoggerMessage(1007, LogLevel.Warning, "Could not renew the claim of {DispatchId}: {Reason}")]
-    public static partial void HeartbeatFailed(ILogger logger, string dispatchId, string reason);
 
     [LoggerMessage(1008, LogLevel.Warning, "Unreadable {Queue} message {MessageId} (dequeue {DequeueCount}): {Reason}")]
     public static partial void BadMessage(ILogger logger, string queue, string messageId, int dequeueCount, string reason);
@@ -50,8 +50,6 @@ internal static partial class EngineLog
     [LoggerMessage(1017, LogLevel.Warning, "Inline attempts were still handing over after 30 s; what is left stays pending in the runs' outboxes until recovered")]
     public static partial void InlineDrainTimedOut(ILogger logger);
 
-    [LoggerMessage(1013, LogLevel.Information, "Stopped the remote {Executor} work of cancelled attempt {DispatchId}")]
-    public static partial void RemoteStopped(ILogger logger, string dispatchId, string executor);
 
     [LoggerMessage(1014, LogLevel.Warning, "{Executor} executor could not {Action}; the remote service's own limits (timeouts) still apply")]
     public static partial void RemoteCallFailed(ILogger logger, Exception exception, string action, string executor);

@@ -2,6 +2,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Trainyard.Core.Engine;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Runtime;
 

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using Trainyard.Core.Spec;
+using Trainyard.Execution;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Runtime;
 

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Runtime;
 

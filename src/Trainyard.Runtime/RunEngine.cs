@@ -7,8 +7,10 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
-using Trainyard.Runtime.Builtins;
+using Trainyard.Execution.Builtins;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Runtime;
 
@@ -29,11 +31,10 @@ public sealed class RunEngine
     private readonly IBackend _backend;
     private readonly RunEngineOptions _o;
     private readonly ILogger _log;
-    private readonly Dictionary<ExecutorKind, ITaskExecutor> _executors = [];
     private readonly ConcurrentDictionary<string, PipelineSpec> _specs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, CachedRun> _states = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
-    private readonly DispatchRecords _records;
+    private readonly AttemptRunner _runner;
+    private readonly DispatchClaims _records;
 
     // Inline execution (RunEngineOptions.InlineBuiltins): outbox item ids of attempts running here, their queued
     // results per run, and the slots bounding how many run at once.
@@ -57,16 +58,22 @@ public sealed class RunEngine
         _backend = backend;
         _o = options ?? new RunEngineOptions();
         _log = (_o.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<RunEngine>();
-        foreach (var e in _o.Executors)
+        _runner = new AttemptRunner(new AttemptRunnerOptions
         {
-            if (!_executors.TryAdd(e.Kind, e))
-            {
-                throw new ArgumentException($"Two executors serve kind {e.Kind} ({_executors[e.Kind].GetType().Name}, {e.GetType().Name}); register one per kind.", nameof(options));
-            }
-        }
-
-        _executors.TryAdd(ExecutorKind.Builtin, new BuiltinExecutor(BuiltinStepRegistry.CreateStandard(), time: _o.Time));
-        _records = new DispatchRecords(backend.Store, _o.Time, _o.ClaimDuration);
+            Artifacts = backend.Artifacts,
+            Claims = backend.Store,
+            Executors = _o.Executors,
+            MissingExecutorHints = _o.MissingExecutorHints,
+            TaskCache = _o.TaskCache,
+            Time = _o.Time,
+            WorkerId = _o.WorkerId,
+            WorkRoot = _o.WorkRoot,
+            ClaimDuration = _o.ClaimDuration,
+            HeartbeatInterval = _o.HeartbeatInterval,
+            MaxLogChars = _o.MaxLogChars,
+            LoggerFactory = _o.LoggerFactory,
+        });
+        _records = _runner.Claims;
         ArgumentOutOfRangeException.ThrowIfLessThan(_o.MaxInlineTasks, 1, nameof(options));
         _inlineSlots = new SemaphoreSlim(_o.MaxInlineTasks, _o.MaxInlineTasks);
     }
@@ -374,10 +381,10 @@ public sealed class RunEngine
     }
 
     /// <summary>Claims and executes one attempt; returns the result event to report (null when nothing is to be reported).</summary>
-    private async Task<(WorkResult Result, RunEvent? Report, ClaimHolder Claim)> ExecuteCoreAsync(WorkMessage message, CancellationToken cancellationToken)
+    private async Task<(WorkResult Result, RunEvent? Report, AttemptClaim Claim)> ExecuteCoreAsync(WorkMessage message, CancellationToken cancellationToken)
     {
         var work = message.Work;
-        var claim = new ClaimHolder(null, $"{_o.WorkerId}/{Guid.NewGuid():N}");
+        var claim = new AttemptClaim(null, $"{_o.WorkerId}/{Guid.NewGuid():N}");
         if (Superseded(work) is { } why)
         {
             EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, why);
@@ -389,14 +396,14 @@ public sealed class RunEngine
             var c = await _records.TryClaimAsync(work.DispatchId, claim.Owner, cancellationToken).ConfigureAwait(false);
             switch (c.Outcome)
             {
-                case DispatchRecords.ClaimOutcome.Done:
+                case DispatchClaims.ClaimOutcome.Done:
                     EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, "already executed");
                     return (new WorkResult(WorkResultKind.Skipped, "already executed"), null, claim);
-                case DispatchRecords.ClaimOutcome.Cancelled:
+                case DispatchClaims.ClaimOutcome.Cancelled:
                     EngineLog.WorkSkipped(_log, work.DispatchId, work.TaskKey, "cancelled");
-                    await StopRemoteAsync(work, message.ResumeState is not null, cancellationToken).ConfigureAwait(false);
+                    await _runner.StopRemoteAsync(work, message.ResumeState is not null, cancellationToken).ConfigureAwait(false);
                     return (new WorkResult(WorkResultKind.Skipped, "cancelled"), null, claim);
-                case DispatchRecords.ClaimOutcome.Busy:
+                case DispatchClaims.ClaimOutcome.Busy:
                     return (new WorkResult(WorkResultKind.Busy, "claimed by another worker") { RetryAfter = c.RetryAfter }, null, claim);
             }
 
@@ -412,17 +419,11 @@ public sealed class RunEngine
         }
         else if (await _records.IsCancelledAsync(work.DispatchId, cancellationToken).ConfigureAwait(false))
         {
-            await StopRemoteAsync(work, message.ResumeState is not null, cancellationToken).ConfigureAwait(false);
+            await _runner.StopRemoteAsync(work, message.ResumeState is not null, cancellationToken).ConfigureAwait(false);
             return (new WorkResult(WorkResultKind.Skipped, "cancelled"), null, claim);
         }
 
-        var log = new TaskLog(_o.MaxLogChars);
-        var (outcome, timedOut) = await RunExecutorAsync(message, claim, log, cancellationToken).ConfigureAwait(false);
-        if (log.Length > 0)
-        {
-            using var logData = new MemoryStream(Encoding.UTF8.GetBytes(log.ToString()));
-            await _backend.Artifacts.PutAsync(work.OutputPrefix + "log.txt", logData, cancellationToken).ConfigureAwait(false);
-        }
+        var (outcome, timedOut) = await _runner.ExecuteAsync(work, message.ResumeState, claim, cancellationToken).ConfigureAwait(false);
 
         var at = _o.Time.GetUtcNow();
         RunEvent report;
@@ -445,11 +446,6 @@ public sealed class RunEngine
                 MessagesSent?.Invoke(_backend.Work);
                 return (new WorkResult(WorkResultKind.Pending, $"poll {poll.Poll} after {p.PollAfter}"), null, claim);
             case TaskOutcome.Succeeded s:
-                if (_o.TaskCache is { } cache && work.Cache?.Enabled == true && !s.Result.Cached)
-                {
-                    await cache.StoreAsync(work, s.Result, cancellationToken).ConfigureAwait(false);
-                }
-
                 report = new TaskSucceeded(work.TaskKey, work.DispatchId, s.Result) { EventId = ResultEventId(work), At = at };
                 result = new WorkResult(WorkResultKind.Succeeded);
                 break;
@@ -469,7 +465,7 @@ public sealed class RunEngine
     }
 
     /// <summary>Sends a result to the control queue, then marks the attempt's claim done (later copies are skipped).</summary>
-    private async Task SendReportAsync(TaskWorkItem work, RunEvent report, ClaimHolder claim, CancellationToken cancellationToken)
+    private async Task SendReportAsync(TaskWorkItem work, RunEvent report, AttemptClaim claim, CancellationToken cancellationToken)
     {
         var body = JsonSerializer.Serialize(new ControlMessage(work.RunId, report), EngineJson.Options);
         await _backend.Control.SendAsync([new OutgoingMessage(report.EventId, body)], cancellationToken).ConfigureAwait(false);
@@ -509,126 +505,6 @@ public sealed class RunEngine
         var body = JsonSerializer.Serialize(new ControlMessage(work.RunId, report), EngineJson.Options);
         await _backend.Control.SendAsync([new OutgoingMessage(report.EventId, body)], cancellationToken).ConfigureAwait(false);
         MessagesSent?.Invoke(_backend.Control);
-    }
-
-    private async Task<(TaskOutcome? Outcome, bool TimedOut)> RunExecutorAsync(WorkMessage message, ClaimHolder claim, TaskLog log, CancellationToken ct)
-    {
-        var work = message.Work;
-        if (!_executors.TryGetValue(work.Executor, out var executor))
-        {
-            var known = string.Join(", ", _executors.Keys.Select(Lower));
-            var hint = _o.MissingExecutorHints.TryGetValue(work.Executor, out var h) ? h : "run the pipeline where one is, or change the step's executor";
-            return (new TaskOutcome.Failed($"No {Lower(work.Executor)} executor is registered in this host ({_o.WorkerId}; it has {known}): {hint}.", Retryable: false), false);
-        }
-
-        if (_o.TaskCache is { } cache && work.Cache?.Enabled == true
-            && await cache.TryGetAsync(work, ct).ConfigureAwait(false) is { } hit)
-        {
-            return (new TaskOutcome.Succeeded(hit with { Cached = true }), false);
-        }
-
-        var dir = Path.Combine(_o.WorkRoot, work.RunId, work.TaskKey, work.DispatchId);
-        if (work.Executor != ExecutorKind.Builtin)
-        {
-            // Built-in steps rarely touch the disk, and creating folders costs about a millisecond per task on some
-            // file systems: steps that write there create it (StepContext.WorkingDirectory says so).
-            Directory.CreateDirectory(dir);
-        }
-        using var cancel = new CancellationTokenSource();
-        using var timeout = work.Timeout is { } t ? new CancellationTokenSource(t, _o.Time) : null;
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, cancel.Token, timeout?.Token ?? CancellationToken.None);
-        using var stopHeartbeat = new CancellationTokenSource();
-        _running[work.DispatchId] = cancel;
-        var heartbeat = claim.ETag is null ? Task.CompletedTask : HeartbeatAsync(work.DispatchId, claim, cancel, stopHeartbeat.Token);
-        try
-        {
-            var context = new TaskExecutionContext
-            {
-                Work = work,
-                Artifacts = _backend.Artifacts,
-                WorkingDirectory = dir,
-                Log = (line, _) => { log.Append(line); return Task.CompletedTask; },
-                ResumeState = message.ResumeState,
-            };
-            return (await executor.ExecuteAsync(context, linked.Token).ConfigureAwait(false), false);
-        }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-        {
-            // The run or the attempt was cancelled mid-call: remote work the call may have started must stop too.
-            await StopRemoteAsync(work, started: true, CancellationToken.None).ConfigureAwait(false);
-            return (null, false);
-        }
-        catch (OperationCanceledException) when (timeout?.IsCancellationRequested == true)
-        {
-            return (new TaskOutcome.Failed($"Step '{work.StepId}' timed out after {work.Timeout}.", Retryable: true), true);
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // Host stopping: let another worker take the attempt at once instead of after the claim expires.
-            if (claim.ETag is not null)
-            {
-                await _records.ReleaseAsync(work.DispatchId, claim.ETag, claim.Owner, CancellationToken.None).ConfigureAwait(false);
-                claim.ETag = null;
-            }
-
-            throw;
-        }
-#pragma warning disable CA1031 // An executor's unexpected exception is a retryable task failure, never a worker crash.
-        catch (Exception e)
-#pragma warning restore CA1031
-        {
-            return (new TaskOutcome.Failed($"{e.GetType().Name}: {e.Message}", Retryable: true), false);
-        }
-        finally
-        {
-            // Cancel, not CancelAsync: the heartbeat's only registration is its delay, so cancelling inline ends the
-            // heartbeat here instead of hopping to the thread pool twice per attempt (once for the callbacks, once for
-            // the heartbeat's completion).
-            stopHeartbeat.Cancel();
-            await heartbeat.ConfigureAwait(false);
-            _running.TryRemove(new KeyValuePair<string, CancellationTokenSource>(work.DispatchId, cancel));
-        }
-    }
-
-    private async Task HeartbeatAsync(string dispatchId, ClaimHolder claim, CancellationTokenSource cancel, CancellationToken stop)
-    {
-        var interval = _o.HeartbeatInterval ?? _o.ClaimDuration / 3;
-        while (!stop.IsCancellationRequested)
-        {
-            try
-            {
-                // Stopping is the normal end of every heartbeat: awaited without throwing, since an exception per
-                // attempt costs more than the rest of a built-in step.
-                await Task.Delay(interval, _o.Time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                if (stop.IsCancellationRequested)
-                {
-                    return;
-                }
-
-                var next = await _records.RenewAsync(dispatchId, new DispatchRecords.Claim(DispatchRecords.ClaimOutcome.Claimed, claim.ETag, claim.Owner), stop).ConfigureAwait(false);
-                if (next is not null)
-                {
-                    claim.ETag = next;
-                    continue;
-                }
-
-                // The record changed under us: cancelled, or our claim expired and another worker took the attempt.
-                var cancelled = await _records.IsCancelledAsync(dispatchId, stop).ConfigureAwait(false);
-                EngineLog.HeartbeatFailed(_log, dispatchId, cancelled ? "cancelled" : "claim taken over by another worker");
-                await cancel.CancelAsync().ConfigureAwait(false);
-                return;
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-#pragma warning disable CA1031 // A failed renewal is retried on the next beat; the claim outlives a few failures.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                EngineLog.HeartbeatFailed(_log, dispatchId, e.Message);
-            }
-        }
     }
 
     private string? Superseded(TaskWorkItem work)
@@ -1142,10 +1018,7 @@ public sealed class RunEngine
                     break;
                 case OutboxTarget.Cancel:
                     var cancel = (CancelTask)JsonSerializer.Deserialize<RunCommand>(item.Body, EngineJson.Options)!;
-                    if (_running.TryGetValue(cancel.DispatchId, out var cts))
-                    {
-                        await cts.CancelAsync().ConfigureAwait(false);
-                    }
+                    await _runner.CancelLocalAsync(cancel.DispatchId).ConfigureAwait(false);
 
                     await _records.CancelAsync(cancel.DispatchId, ct).ConfigureAwait(false);
                     break;
@@ -1221,7 +1094,7 @@ public sealed class RunEngine
         foreach (var step in spec.Steps)
         {
             var kind = step.EffectiveExecutor(spec.Defaults);
-            if (!_executors.ContainsKey(kind))
+            if (!_runner.HasExecutor(kind))
             {
                 var hint = _o.MissingExecutorHints.TryGetValue(kind, out var h) ? h : "run the pipeline on a host that has one, or change the step's executor";
                 throw new RunRequestException($"Step '{step.Id}' of pipeline '{spec.Name}' runs on executor {Lower(kind)}, which this host ({_o.WorkerId}) does not have: {hint}.");
@@ -1229,34 +1102,10 @@ public sealed class RunEngine
         }
     }
 
-    /// <summary>
-    /// Tells a remote executor to stop a cancelled attempt whose remote work may have started (<paramref name="started"/>:
-    /// a poll message, or a call cut short). Best effort.
-    /// </summary>
-    private async Task StopRemoteAsync(TaskWorkItem work, bool started, CancellationToken ct)
-    {
-        if (!started || !_executors.TryGetValue(work.Executor, out var executor) || executor is not IRemoteTaskExecutor remote)
-        {
-            return;
-        }
-
-        using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        budget.CancelAfter(RemoteCallBudget);
-        try
-        {
-            await remote.CancelAttemptAsync(work, budget.Token).ConfigureAwait(false);
-            EngineLog.RemoteStopped(_log, work.DispatchId, Lower(remote.Kind));
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            EngineLog.RemoteCallFailed(_log, e, "cancel attempt " + work.DispatchId, Lower(remote.Kind));
-        }
-    }
-
     /// <summary>Tells remote executors that served a finished run to release what it held (e.g. its Batch job). Best effort.</summary>
     private async Task ReleaseRemoteAsync(NotifyRunFinished finished, CancellationToken ct)
     {
-        var remotes = _executors.Values.OfType<IRemoteTaskExecutor>().ToList();
+        var remotes = _runner.RemoteExecutors.ToList();
         if (remotes.Count == 0)
         {
             return;
@@ -1410,7 +1259,7 @@ public sealed class RunEngine
         public bool Delivered { get; init; }
     }
 
-    private sealed record InlineResult(OutboxItem Item, TaskWorkItem Work, RunEvent Report, ClaimHolder Claim);
+    private sealed record InlineResult(OutboxItem Item, TaskWorkItem Work, RunEvent Report, AttemptClaim Claim);
 
     /// <summary>One committer loop of a run's <see cref="InlineResults"/>; Released while it runs an attempt itself.</summary>
     private sealed class Committer(InlineResults box)
@@ -1427,58 +1276,5 @@ public sealed class RunEngine
         public List<InlineResult> Items { get; } = [];
 
         public bool Pumping { get; set; }
-    }
-
-    private sealed class ClaimHolder(string? etag, string owner)
-    {
-        public string? ETag { get; set; } = etag;
-
-        public string Owner { get; } = owner;
-    }
-
-    private sealed class TaskLog(int max)
-    {
-        private readonly StringBuilder _text = new();
-        private readonly Lock _gate = new();
-        private bool _cut;
-
-        public int Length
-        {
-            get
-            {
-                lock (_gate)
-                {
-                    return _text.Length;
-                }
-            }
-        }
-
-        public void Append(string line)
-        {
-            lock (_gate)
-            {
-                if (_cut)
-                {
-                    return;
-                }
-
-                if (_text.Length + line.Length + 1 > max)
-                {
-                    _text.Append("[log cut: larger than ").Append(max).Append(" characters]\n");
-                    _cut = true;
-                    return;
-                }
-
-                _text.Append(line).Append('\n');
-            }
-        }
-
-        public override string ToString()
-        {
-            lock (_gate)
-            {
-                return _text.ToString();
-            }
-        }
     }
 }

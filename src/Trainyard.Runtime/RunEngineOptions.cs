@@ -2,6 +2,8 @@ using Microsoft.Extensions.Logging;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Runtime;
 

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Runtime;
 
@@ -104,7 +106,7 @@ public static class RunPurger
             .OfType<TaskDispatched>()
             .Select(d => d.DispatchId)
             .ToList();
-        await backend.Store.DeleteValuesAsync(DispatchRecords.Scope, dispatches, cancellationToken).ConfigureAwait(false);
+        await backend.Store.DeleteValuesAsync(DispatchClaims.Scope, dispatches, cancellationToken).ConfigureAwait(false);
         await backend.Store.DeleteRunAsync(runId, cancellationToken).ConfigureAwait(false);
         return paths.Count;
     }

@@ -4,6 +4,8 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Trainyard.Core.Engine;
+using Trainyard.Execution;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Runtime;
 

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
+using Trainyard.Execution;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Runtime;
 

@@ -1,3 +1,6 @@
+using Trainyard.Execution;
+using Trainyard.Execution.Contracts;
+
 namespace Trainyard.Runtime;
 
 /// <summary>What <see cref="RunEngine.ExecuteWorkAsync"/> did with one work message.</summary>

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml;
 

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Steps;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml;
 

@@ -1,4 +1,4 @@
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml;
 

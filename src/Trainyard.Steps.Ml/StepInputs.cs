@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml;
 

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Steps;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml;
 

@@ -6,6 +6,7 @@ using System.Text.Json;
 using Azure;
 using Azure.Data.Tables;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Storage.Azure;
 

@@ -1,5 +1,6 @@
-using Trainyard.Runtime.Artifacts;
+using Trainyard.Execution.Artifacts;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Storage.Sqlite;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Storage.Sqlite;
 

@@ -1,5 +1,6 @@
 using Microsoft.Data.Sqlite;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Storage.Sqlite;
 

@@ -3,10 +3,12 @@ using Trainyard.Compute.Local;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime;
-using Trainyard.Runtime.Builtins;
+using Trainyard.Execution.Builtins;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Storage.Azure;
 using Trainyard.Testing;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 [assembly: TestFramework("Trainyard.Testing.AzuriteTestFramework", "Trainyard.Testing")]
 

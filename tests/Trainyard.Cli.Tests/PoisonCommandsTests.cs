@@ -2,6 +2,7 @@ using System.Text.Json;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Storage.Azure;
 using Trainyard.Testing;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Cli.Tests;
 

@@ -7,7 +7,7 @@ namespace Trainyard.Cli.Tests;
 public sealed class SpecCommandsTests : IDisposable
 {
     private static readonly string Churn = RepoPaths.Of("samples", "churn", "pipeline.yaml");
-    private static readonly Trainyard.Core.Spec.PipelineSpec ChurnSpec = Trainyard.Core.Spec.PipelineLoader.LoadFile(Churn).Spec!;
+    private static readonly Trainyard.Core.Spec.PipelineSpec ChurnSpec = Trainyard.Core.Spec.PipelineLoader.Load(File.ReadAllText(Churn), Churn).Spec!;
     private readonly string _dir = Directory.CreateTempSubdirectory("trainyard-cli-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

@@ -4,6 +4,7 @@ using Trainyard.Core.Spec;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Storage.Azure;
 using Trainyard.Storage.Sqlite;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Cli.Tests;
 

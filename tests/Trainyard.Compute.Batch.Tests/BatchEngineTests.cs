@@ -5,6 +5,8 @@ using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
 using Trainyard.Testing;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Compute.Batch.Tests;
 

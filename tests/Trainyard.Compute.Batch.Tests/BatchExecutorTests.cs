@@ -5,6 +5,7 @@ using Trainyard.Compute.Batch;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Compute.Batch.Tests;
 

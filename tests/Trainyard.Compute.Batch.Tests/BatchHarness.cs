@@ -4,6 +4,7 @@ using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Testing.AzureDoubles;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Compute.Batch.Tests;
 

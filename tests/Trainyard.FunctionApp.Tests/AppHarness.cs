@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Trainyard.FunctionApp;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.FunctionApp.Tests;
 

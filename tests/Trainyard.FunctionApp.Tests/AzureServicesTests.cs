@@ -4,6 +4,7 @@ using Trainyard.Compute.Batch;
 using Trainyard.Core.Spec;
 using Trainyard.Messaging.ServiceBus;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.FunctionApp.Tests;
 

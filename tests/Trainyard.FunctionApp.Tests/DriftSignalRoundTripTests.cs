@@ -2,6 +2,7 @@ using System.Text.Json;
 using Trainyard.Messaging.ServiceBus;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Testing.AzureDoubles;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.FunctionApp.Tests;
 

@@ -1,10 +1,12 @@
 using System.Text.Json.Nodes;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime;
-using Trainyard.Runtime.Builtins;
+using Trainyard.Execution.Builtins;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
 using Trainyard.Testing;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.FunctionApp.Tests;
 

@@ -1,9 +1,10 @@
 using Trainyard.Core.Engine;
-using Trainyard.Runtime.Builtins;
+using Trainyard.Execution.Builtins;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
 using static Trainyard.Testing.TestPipelines;
 using TaskStatus = Trainyard.Core.Engine.TaskStatus;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Runtime.Tests;
 

@@ -1,13 +1,14 @@
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
-using Trainyard.Runtime.Builtins;
+using Trainyard.Execution.Builtins;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
 using Trainyard.Storage.Sqlite;
 using Trainyard.Testing;
 using static Trainyard.Testing.TestPipelines;
 using TaskStatus = Trainyard.Core.Engine.TaskStatus;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Runtime.Tests;
 
@@ -599,7 +600,7 @@ public abstract class EngineScenarioTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Purge_DeletesTheRunsDispatchRecords()
+    public async Task Purge_DeletesTheRunsDispatchClaims()
     {
         var engine = Engine();
         var state = await RunAsync(engine, FanOutFanIn(4, "count"));

@@ -1,6 +1,7 @@
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
 using Trainyard.Testing;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Runtime.Tests;
 

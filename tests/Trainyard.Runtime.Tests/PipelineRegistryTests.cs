@@ -1,6 +1,6 @@
 using Trainyard.Core.Spec;
 using Trainyard.Runtime.InMemory;
-using Trainyard.Runtime.Registry;
+using Trainyard.Execution.Registry;
 
 namespace Trainyard.Runtime.Tests;
 
@@ -16,7 +16,7 @@ public sealed class PipelineRegistryTests
         await using var backend = new InMemoryBackend();
         var engine = new RunEngine(backend, new RunEngineOptions { WorkRoot = Path.GetTempPath() });
         await engine.StartRunAsync(new StartRunRequest { Spec = PipelineLoader.LoadOrThrow(V1, "nightly.yaml"), SpecText = V1 }, CancellationToken.None);
-        var registry = new PipelineRegistry(backend.Store);
+        var registry = new PipelineRegistry(backend.Store, backend.Store);
 
         Assert.Single(await registry.VersionsAsync("nightly", CancellationToken.None));
         Assert.Null(await registry.ActiveVersionAsync("nightly", CancellationToken.None));
@@ -35,7 +35,7 @@ public sealed class PipelineRegistryTests
     public async Task PushingANewerVersion_ActivatesIt_AndPushingTheOlderOneAgainRollsBack()
     {
         await using var backend = new InMemoryBackend();
-        var registry = new PipelineRegistry(backend.Store);
+        var registry = new PipelineRegistry(backend.Store, backend.Store);
 
         var v1 = await registry.RegisterAsync(V1, "nightly.yaml", CancellationToken.None);
         var v2 = await registry.RegisterAsync(V2, "nightly.yaml", CancellationToken.None);
@@ -58,7 +58,7 @@ public sealed class PipelineRegistryTests
     public async Task ConcurrentPushes_EndWithOneOfThemActive()
     {
         await using var backend = new InMemoryBackend();
-        var registry = new PipelineRegistry(backend.Store);
+        var registry = new PipelineRegistry(backend.Store, backend.Store);
 
         var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => registry.RegisterAsync(i % 2 == 0 ? V1 : V2, "nightly.yaml", CancellationToken.None))));
 

@@ -2,10 +2,11 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
-using Trainyard.Runtime.Builtins;
+using Trainyard.Execution.Builtins;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
 using static Trainyard.Testing.TestPipelines;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Runtime.Tests;
 

@@ -3,6 +3,7 @@ using System.Text;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Steps;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Runtime.Tests;
 

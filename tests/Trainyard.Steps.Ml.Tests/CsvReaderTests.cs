@@ -27,7 +27,7 @@ public sealed class CsvReaderTests
         using var csv = Open("id,note\n1,ok\n2,\"never closed\n");
         Assert.True(csv.Read());
 
-        var e = Assert.Throws<Trainyard.Runtime.Contracts.StepFailedException>(() => csv.Read());
+        var e = Assert.Throws<Trainyard.Execution.Contracts.StepFailedException>(() => csv.Read());
 
         Assert.Contains("line 3", e.Message, StringComparison.Ordinal);
     }
@@ -35,8 +35,8 @@ public sealed class CsvReaderTests
     [Fact]
     public void Open_DuplicateHeaderOrEmptyFile_FailsClearly()
     {
-        Assert.Contains("appears twice", Assert.Throws<Trainyard.Runtime.Contracts.StepFailedException>(() => Open("a,b,a\n1,2,3\n")).Message, StringComparison.Ordinal);
-        Assert.Contains("is empty", Assert.Throws<Trainyard.Runtime.Contracts.StepFailedException>(() => Open("")).Message, StringComparison.Ordinal);
+        Assert.Contains("appears twice", Assert.Throws<Trainyard.Execution.Contracts.StepFailedException>(() => Open("a,b,a\n1,2,3\n")).Message, StringComparison.Ordinal);
+        Assert.Contains("is empty", Assert.Throws<Trainyard.Execution.Contracts.StepFailedException>(() => Open("")).Message, StringComparison.Ordinal);
     }
 
     [Fact]

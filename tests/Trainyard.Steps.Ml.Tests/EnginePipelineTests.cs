@@ -1,10 +1,11 @@
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime;
-using Trainyard.Runtime.Builtins;
-using Trainyard.Runtime.Caching;
+using Trainyard.Execution.Builtins;
+using Trainyard.Execution.Caching;
 using Trainyard.Runtime.InMemory;
 using Trainyard.Testing;
+using Trainyard.Execution;
 
 namespace Trainyard.Steps.Ml.Tests;
 

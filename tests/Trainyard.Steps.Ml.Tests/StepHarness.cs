@@ -1,8 +1,9 @@
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
-using Trainyard.Runtime.Artifacts;
+using Trainyard.Execution.Artifacts;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml.Tests;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml.Tests;
 

@@ -3,6 +3,7 @@ using Parquet;
 using Parquet.Schema;
 using Trainyard.Core.Engine;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml.Tests;
 

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Azure.Storage.Blobs;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Testing;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Storage.Azure.Tests;
 

@@ -4,6 +4,8 @@ using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Testing;
 using TaskStatus = Trainyard.Core.Engine.TaskStatus;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Storage.Azure.Tests;
 

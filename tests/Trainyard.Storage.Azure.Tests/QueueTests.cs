@@ -4,6 +4,7 @@ using System.Text.Json;
 using Azure.Storage.Queues;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Testing;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Storage.Azure.Tests;
 

@@ -1,5 +1,6 @@
 using Trainyard.Runtime.Contracts;
 using Trainyard.Testing;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Storage.Sqlite.Tests;
 

@@ -4,6 +4,8 @@ using Trainyard.Core.Engine;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
 using Xunit;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Testing;
 

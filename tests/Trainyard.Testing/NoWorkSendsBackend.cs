@@ -1,4 +1,5 @@
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Testing;
 

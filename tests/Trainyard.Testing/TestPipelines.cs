@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime;
+using Trainyard.Execution;
 
 namespace Trainyard.Testing;
 

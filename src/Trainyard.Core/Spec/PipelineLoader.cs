@@ -109,26 +109,6 @@ public static class PipelineLoader
         return new LoadResult(ok ? spec : null, ordered) { SourceMap = map, ContentHash = hash };
     }
 
-    /// <summary>Reads and loads a file. Throws <see cref="IOException"/> (or a subclass) when the file cannot be read.</summary>
-    public static LoadResult LoadFile(string path, StepCatalog? catalog = null)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        var info = new FileInfo(path);
-        if (!info.Exists)
-        {
-            throw new FileNotFoundException($"pipeline file '{path}' does not exist: check the path", path);
-        }
-
-        if (info.Length > MaxFileBytes)
-        {
-            // Refuse before reading, so a huge file never enters memory.
-            return new LoadResult(null, [new Diagnostic(Severity.Error, DiagnosticCodes.Limit, path, 1, 1, null, "",
-                $"the file is {info.Length} bytes; the limit is {MaxFileBytes} bytes (1 MiB)", "split the pipeline, or move large values into artifacts the steps read")]);
-        }
-
-        return Load(File.ReadAllText(path), path, catalog);
-    }
-
     /// <summary>Loads and returns the spec, or throws <see cref="PipelineLoadException"/> listing every error.</summary>
     public static PipelineSpec LoadOrThrow(string text, string file, StepCatalog? catalog = null)
     {

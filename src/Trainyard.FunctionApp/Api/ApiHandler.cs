@@ -7,7 +7,8 @@ using Trainyard.Core.Validation;
 using Trainyard.FunctionApp.Protocol;
 using Trainyard.FunctionApp.Triggers;
 using Trainyard.Runtime.Contracts;
-using Trainyard.Runtime.Registry;
+using Trainyard.Execution.Registry;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.FunctionApp.Api;
 

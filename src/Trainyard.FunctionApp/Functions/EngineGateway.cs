@@ -4,7 +4,9 @@ using Trainyard.Core.Engine;
 using Trainyard.FunctionApp.Triggers;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
-using Trainyard.Runtime.Registry;
+using Trainyard.Execution.Registry;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.FunctionApp.Functions;
 

@@ -6,6 +6,7 @@ using Trainyard.FunctionApp.Api;
 using Trainyard.FunctionApp.Protocol;
 using Trainyard.FunctionApp.Triggers;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.FunctionApp.Functions;
 

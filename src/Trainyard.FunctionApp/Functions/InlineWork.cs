@@ -1,4 +1,5 @@
 using Trainyard.Runtime;
+using Trainyard.Execution;
 
 namespace Trainyard.FunctionApp.Functions;
 

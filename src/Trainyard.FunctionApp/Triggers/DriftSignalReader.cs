@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Trainyard.FunctionApp.Protocol;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.FunctionApp.Triggers;
 

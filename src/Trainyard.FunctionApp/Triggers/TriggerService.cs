@@ -6,7 +6,8 @@ using Trainyard.Core.Engine;
 using Trainyard.Core.Expressions;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime.Contracts;
-using Trainyard.Runtime.Registry;
+using Trainyard.Execution.Registry;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.FunctionApp.Triggers;
 

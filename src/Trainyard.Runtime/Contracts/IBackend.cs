@@ -1,3 +1,6 @@
+using Trainyard.Execution;
+using Trainyard.Execution.Contracts;
+
 namespace Trainyard.Runtime.Contracts;
 
 /// <summary>A storage backend: run store, the two queues and artifacts, sharing one task hub.</summary>

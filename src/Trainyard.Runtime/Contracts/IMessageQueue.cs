@@ -1,3 +1,6 @@
+using Trainyard.Execution;
+using Trainyard.Execution.Contracts;
+
 namespace Trainyard.Runtime.Contracts;
 
 /// <summary>

@@ -1,3 +1,6 @@
+using Trainyard.Execution;
+using Trainyard.Execution.Contracts;
+
 namespace Trainyard.Runtime.Contracts;
 
 /// <summary>A backend that keeps quarantined messages, one poison queue per queue (Azure: `&lt;queue&gt;-poison`).</summary>

@@ -1,10 +1,13 @@
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
+
 namespace Trainyard.Runtime.Contracts;
 
 /// <summary>
 /// Durable run state. Stores are dumb: they hold JSON text the runtime produces and enforce the ETag.
 /// See DESIGN.md "Commit protocol".
 /// </summary>
-public interface IRunStore
+public interface IRunStore : IPipelineStore, IKeyValueStore
 {
     /// <summary>Loads a run's snapshot, ETag and undelivered outbox; null when the run does not exist.</summary>
     Task<StoredRun?> LoadAsync(string runId, CancellationToken cancellationToken);
@@ -27,26 +30,6 @@ public interface IRunStore
 
     /// <summary>Deletes a run's snapshot, journal and outbox (not its artifacts).</summary>
     Task DeleteRunAsync(string runId, CancellationToken cancellationToken);
-
-    /// <summary>Stores a pipeline version (idempotent by name + hash).</summary>
-    Task SavePipelineAsync(PipelineVersion pipeline, CancellationToken cancellationToken);
-
-    /// <summary>Gets a pipeline version by hash; null when unknown.</summary>
-    Task<PipelineVersion?> GetPipelineAsync(string contentHash, CancellationToken cancellationToken);
-
-    /// <summary>Lists pipeline versions (all names, or one), newest first.</summary>
-    Task<IReadOnlyList<PipelineVersion>> ListPipelinesAsync(string? name, CancellationToken cancellationToken);
-
-    /// <summary>Reads a small keyed value (trigger watermarks, cooldowns, cache index); null when absent.</summary>
-    Task<KeyValueEntry?> GetValueAsync(string scope, string key, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Writes a small keyed value if its ETag matches (null: must not exist). Returns the new ETag, or null on conflict.
-    /// </summary>
-    Task<string?> TryPutValueAsync(string scope, string key, string value, string? expectedETag, CancellationToken cancellationToken);
-
-    /// <summary>Deletes keyed values whatever their ETags (idempotent: unknown keys are ignored).</summary>
-    Task DeleteValuesAsync(string scope, IReadOnlyList<string> keys, CancellationToken cancellationToken);
 }
 
 /// <summary>A loaded run.</summary>
@@ -124,16 +107,3 @@ public sealed record RunQuery
     /// <summary>At most this many.</summary>
     public int Limit { get; init; } = 100;
 }
-
-/// <summary>A stored pipeline version.</summary>
-public sealed record PipelineVersion(string Name, string ContentHash, string SpecText, DateTimeOffset RegisteredAt)
-{
-    /// <summary>Where it came from (file path), for messages.</summary>
-    public string? Source { get; init; }
-}
-
-/// <summary>A small keyed value with its ETag.</summary>
-public sealed record KeyValueEntry(string Value, string ETag);
-
-/// <summary>A conditional write lost: someone else changed the item first.</summary>
-public sealed class ConcurrencyException(string message) : Exception(message);

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Trainyard.Core.Engine;
+using Trainyard.Execution;
+using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Runtime.Contracts;
 

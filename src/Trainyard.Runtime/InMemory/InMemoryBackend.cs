@@ -1,4 +1,7 @@
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
+using Trainyard.Execution.Artifacts;
 
 namespace Trainyard.Runtime.InMemory;
 

@@ -1,5 +1,7 @@
 using System.Globalization;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution;
 
 namespace Trainyard.Runtime.InMemory;
 

@@ -61,7 +61,7 @@ public sealed partial class InvalidSamplesTests
     [Fact]
     public void ChurnSample_ValidatesWithoutErrorsOrWarnings()
     {
-        var result = PipelineLoader.LoadFile(RepoPaths.Of("samples", "churn", "pipeline.yaml"));
+        var result = LoadFile(RepoPaths.Of("samples", "churn", "pipeline.yaml"));
         Assert.Empty(result.Diagnostics);
         var spec = Assert.IsType<PipelineSpec>(result.Spec);
         Assert.Equal("churn-retrain", spec.Name);
@@ -92,7 +92,10 @@ public sealed partial class InvalidSamplesTests
     [MemberData(nameof(OtherSamples))]
     public void EverySamplePipeline_Validates(string relativePath)
     {
-        var result = PipelineLoader.LoadFile(RepoPaths.Of(relativePath));
+        var result = LoadFile(RepoPaths.Of(relativePath));
         Assert.True(result.Succeeded, string.Join("\n", result.Diagnostics.Select(d => d.Format())));
     }
+
+    // Core reads no files: the test reads the file, as every host does.
+    private static LoadResult LoadFile(string path) => PipelineLoader.Load(File.ReadAllText(path), path);
 }

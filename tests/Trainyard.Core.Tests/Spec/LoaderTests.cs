@@ -255,12 +255,6 @@ public sealed class LoaderTests
         Assert.Contains("x.yaml:5:12: error TY012", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void LoadFile_MissingFile_ThrowsFileNotFound()
-    {
-        Assert.Throws<FileNotFoundException>(() => PipelineLoader.LoadFile(Path.Combine(Path.GetTempPath(), "no-such-pipeline-" + Environment.ProcessId + ".yaml")));
-    }
-
     [Theory]
     [InlineData("500ms", 0, 0, 0, 0, 500)]
     [InlineData("30s", 0, 0, 0, 30, 0)]

@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using Trainyard.Core.Spec;
 using Trainyard.Core.Validation;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
-namespace Trainyard.Runtime.Registry;
+namespace Trainyard.Execution.Registry;
 
 /// <summary>The result of registering a spec.</summary>
 public sealed record RegisterResult(PipelineVersion? Version, bool Created, IReadOnlyList<Diagnostic> Diagnostics)
@@ -16,7 +16,7 @@ public sealed record RegisterResult(PipelineVersion? Version, bool Created, IRea
 }
 
 /// <summary>
-/// The pipeline registry: validated specs stored in the run store, versioned by content hash. Registering (a push)
+/// The pipeline registry: validated specs stored in a pipeline store, versioned by content hash. Registering (a push)
 /// makes that version the active one of its name, held by a pointer in the store; hosts read it on every use, so a
 /// push takes effect without redeploying, and pushing an older version again rolls back to it. Versions stored only
 /// because a run used them (`trainyard run FILE`) are kept for replay but never become active: running a file by
@@ -30,15 +30,18 @@ public sealed class PipelineRegistry
     /// <summary>Key-value scope of the active-version pointers (key: pipeline name, value: content hash).</summary>
     public const string ActiveScope = "active-pipelines";
 
-    private readonly IRunStore _store;
+    private readonly IPipelineStore _store;
+    private readonly IKeyValueStore _pointers;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, PipelineSpec> _parsed = new(StringComparer.Ordinal);
 
-    /// <summary>Creates a registry over a store.</summary>
-    public PipelineRegistry(IRunStore store, TimeProvider? time = null)
+    /// <summary>Creates a registry over a pipeline store and the key-value store that holds the active-version pointers.</summary>
+    public PipelineRegistry(IPipelineStore store, IKeyValueStore pointers, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(pointers);
         _store = store;
+        _pointers = pointers;
         _time = time ?? TimeProvider.System;
     }
 
@@ -76,13 +79,13 @@ public sealed class PipelineRegistry
         // Read-modify-write on the pointer's ETag: concurrent pushes of one name end with one of them active, never a torn value.
         for (var attempt = 0; attempt < 5; attempt++)
         {
-            var current = await _store.GetValueAsync(ActiveScope, version.Name, cancellationToken);
+            var current = await _pointers.GetValueAsync(ActiveScope, version.Name, cancellationToken);
             if (current?.Value == version.ContentHash)
             {
                 return false;
             }
 
-            if (await _store.TryPutValueAsync(ActiveScope, version.Name, version.ContentHash, current?.ETag, cancellationToken) is not null)
+            if (await _pointers.TryPutValueAsync(ActiveScope, version.Name, version.ContentHash, current?.ETag, cancellationToken) is not null)
             {
                 return true;
             }
@@ -101,7 +104,7 @@ public sealed class PipelineRegistry
 
     /// <summary>The content hash of the active version of a pipeline, or null when no version of that name was pushed.</summary>
     public async Task<string?> ActiveHashAsync(string name, CancellationToken cancellationToken) =>
-        (await _store.GetValueAsync(ActiveScope, name, cancellationToken))?.Value;
+        (await _pointers.GetValueAsync(ActiveScope, name, cancellationToken))?.Value;
 
     /// <summary>A version by name and hash (a unique hash prefix of at least 8 characters also works); null when unknown.</summary>
     public async Task<PipelineVersion?> FindAsync(string name, string hashOrPrefix, CancellationToken cancellationToken)

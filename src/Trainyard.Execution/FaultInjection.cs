@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Trainyard.Runtime;
+namespace Trainyard.Execution;
 
 /// <summary>
 /// Crash points for kill tests. `TRAINYARD_FAULT=&lt;point&gt;:&lt;n&gt;` makes the process kill itself (SIGKILL, no

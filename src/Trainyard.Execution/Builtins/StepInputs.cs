@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
 using Trainyard.Core.Engine;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
-namespace Trainyard.Runtime.Builtins;
+namespace Trainyard.Execution.Builtins;
 
 /// <summary>Typed access to a built-in step's `with` inputs; bad input fails the task for good, naming the input.</summary>
 public static class StepInputs

@@ -1,7 +1,7 @@
 using Trainyard.Core.Steps;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
-namespace Trainyard.Runtime.Builtins;
+namespace Trainyard.Execution.Builtins;
 
 /// <summary>The built-in steps a host can run, by name. Hosts add ML steps next to <see cref="Standard"/>.</summary>
 public sealed class BuiltinStepRegistry

@@ -1,9 +1,9 @@
 using Trainyard.Core.Engine;
 
-namespace Trainyard.Runtime.Contracts;
+namespace Trainyard.Execution.Contracts;
 
 /// <summary>
-/// Step cache hook, consulted by <see cref="RunEngine.ExecuteWorkAsync"/> when a work item has caching enabled.
+/// Step cache hook, consulted by <see cref="AttemptRunner"/> when a work item has caching enabled.
 /// None is registered by default.
 /// </summary>
 public interface ITaskCache

@@ -1,4 +1,4 @@
-namespace Trainyard.Runtime.Contracts;
+namespace Trainyard.Execution.Contracts;
 
 /// <summary>Files produced and consumed by tasks, addressed by '/'-separated paths, with SHA-256 content hashes.</summary>
 public interface IArtifactStore

@@ -1,7 +1,7 @@
 using Trainyard.Core.Spec;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
-namespace Trainyard.Runtime.Builtins;
+namespace Trainyard.Execution.Builtins;
 
 /// <summary>Runs `uses:` steps in-process from a <see cref="BuiltinStepRegistry"/>.</summary>
 public sealed class BuiltinExecutor(BuiltinStepRegistry registry, IServiceProvider? services = null, TimeProvider? time = null) : ITaskExecutor

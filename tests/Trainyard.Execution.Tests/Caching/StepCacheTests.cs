@@ -2,11 +2,11 @@ using System.Text;
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
-using Trainyard.Runtime.Artifacts;
-using Trainyard.Runtime.Caching;
+using Trainyard.Execution.Artifacts;
+using Trainyard.Execution.Caching;
 using Trainyard.Runtime.InMemory;
 
-namespace Trainyard.Runtime.Tests.Caching;
+namespace Trainyard.Execution.Tests.Caching;
 
 public sealed class StepCacheTests : IAsyncDisposable
 {

@@ -1,4 +1,4 @@
-namespace Trainyard.Runtime.Contracts;
+namespace Trainyard.Execution.Contracts;
 
 /// <summary>Where drift signals go: a local queue on a laptop, Service Bus topic `drift-signals` in Azure.</summary>
 public interface ISignalSink

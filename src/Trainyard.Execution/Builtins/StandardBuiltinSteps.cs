@@ -2,9 +2,9 @@ using System.Text;
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Steps;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
-namespace Trainyard.Runtime.Builtins;
+namespace Trainyard.Execution.Builtins;
 
 /// <summary>`echo`: logs `message` and returns every input as an output.</summary>
 internal sealed class EchoStep : IBuiltinStep

@@ -2,9 +2,10 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
+using Trainyard.Execution.Artifacts;
 
-namespace Trainyard.Runtime.Artifacts;
+namespace Trainyard.Execution.Artifacts;
 
 /// <summary>
 /// Artifacts as files under a root folder. Writes go to a temp file (hashed while writing) and are renamed into

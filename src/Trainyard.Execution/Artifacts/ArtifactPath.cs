@@ -1,4 +1,4 @@
-namespace Trainyard.Runtime.Artifacts;
+namespace Trainyard.Execution.Artifacts;
 
 /// <summary>Rules every artifact store applies to paths, so a path valid in one backend is valid in all.</summary>
 public static class ArtifactPath

@@ -4,10 +4,10 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Steps;
-using Trainyard.Runtime.Artifacts;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Artifacts;
+using Trainyard.Execution.Contracts;
 
-namespace Trainyard.Runtime.Caching;
+namespace Trainyard.Execution.Caching;
 
 /// <summary>
 /// The step cache (KFP-style). Key = SHA-256 over the step's resolved definition (built-in name + version, or argv,
@@ -17,7 +17,7 @@ namespace Trainyard.Runtime.Caching;
 /// result (outputs and artifact references) if it is younger than the step's `cache.maxAge` and every artifact it
 /// references still exists with the same hash.
 /// </summary>
-public sealed class StepCache(IRunStore store, IArtifactStore artifacts, StepCatalog? catalog = null, TimeProvider? time = null) : ITaskCache
+public sealed class StepCache(IKeyValueStore store, IArtifactStore artifacts, StepCatalog? catalog = null, TimeProvider? time = null) : ITaskCache
 {
     /// <summary>Key-value scope of the index.</summary>
     public const string Scope = "cache";
@@ -87,7 +87,7 @@ public sealed class StepCache(IRunStore store, IArtifactStore artifacts, StepCat
     }
 
     /// <summary>The cache key recorded for a dispatch id (an attempt whose result was stored), or null.</summary>
-    public static async Task<string?> KeyOfDispatchAsync(IRunStore store, string dispatchId, CancellationToken cancellationToken)
+    public static async Task<string?> KeyOfDispatchAsync(IKeyValueStore store, string dispatchId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
         return (await store.GetValueAsync(DispatchScope, dispatchId, cancellationToken).ConfigureAwait(false))?.Value;

@@ -3,7 +3,7 @@ using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Core.Steps;
 
-namespace Trainyard.Runtime.Contracts;
+namespace Trainyard.Execution.Contracts;
 
 /// <summary>Runs task attempts of one executor kind. Must be idempotent per dispatch id (DESIGN invariant 2).</summary>
 public interface ITaskExecutor

@@ -1,29 +1,40 @@
 using System.Globalization;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Contracts;
 
-namespace Trainyard.Runtime;
+namespace Trainyard.Execution;
 
 /// <summary>
-/// The `dispatch/{dispatchId}` key-value record: who runs an attempt until when, whether it is done, and whether it
-/// was cancelled. One record serves as claim, cancel flag and "already executed" mark, so a task costs two writes.
-/// Value format: `state|owner|expiresUnixMs` with state running, done or cancelled.
+/// The `dispatch/{dispatchId}` key-value record: who runs an attempt until when, whether it is done (with its stored
+/// result, for engines whose redelivered work must return it) and whether it was cancelled. One record serves as claim,
+/// cancel marker and "already executed" mark, so a task costs two writes (DESIGN invariant 2).
+/// Value format: `state|owner|expiresUnixMs[|result]` with state running, done or cancelled.
 /// </summary>
-internal sealed class DispatchRecords(IRunStore store, TimeProvider time, TimeSpan claimDuration)
+public sealed class DispatchClaims(IKeyValueStore store, TimeProvider time, TimeSpan claimDuration)
 {
+    /// <summary>Key-value scope of the records.</summary>
     public const string Scope = "dispatch";
 
+    /// <summary>What a claim attempt found.</summary>
     public enum ClaimOutcome
     {
+        /// <summary>The caller holds the attempt now.</summary>
         Claimed,
+        /// <summary>The attempt was executed already (<see cref="Claim.StoredResult"/> holds its result when one was stored).</summary>
         Done,
+        /// <summary>The attempt's cancel marker is set.</summary>
         Cancelled,
+        /// <summary>A live claim of another worker holds it (<see cref="Claim.RetryAfter"/>: when it expires).</summary>
         Busy,
     }
 
+    /// <summary>The outcome of a claim attempt.</summary>
     public sealed record Claim(ClaimOutcome Outcome, string? ETag, string Owner, TimeSpan RetryAfter = default)
     {
         /// <summary>The claim replaced an expired or released record (its holder died, stalled, or finished without marking done).</summary>
         public bool TookOver { get; init; }
+
+        /// <summary>For <see cref="ClaimOutcome.Done"/>: the result stored with the done mark, if any.</summary>
+        public string? StoredResult { get; init; }
     }
 
     /// <summary>Claims an attempt for <paramref name="owner"/>, taking over an expired claim.</summary>
@@ -45,11 +56,11 @@ internal sealed class DispatchRecords(IRunStore store, TimeProvider time, TimeSp
                 continue;
             }
 
-            var (state, _, expires) = Parse(current.Value);
+            var (state, _, expires, result) = Parse(current.Value);
             switch (state)
             {
                 case "done":
-                    return new Claim(ClaimOutcome.Done, current.ETag, owner);
+                    return new Claim(ClaimOutcome.Done, current.ETag, owner) { StoredResult = result };
                 case "cancelled":
                     return new Claim(ClaimOutcome.Cancelled, current.ETag, owner);
             }
@@ -70,9 +81,12 @@ internal sealed class DispatchRecords(IRunStore store, TimeProvider time, TimeSp
     public Task<string?> RenewAsync(string dispatchId, Claim claim, CancellationToken ct)
         => store.TryPutValueAsync(Scope, dispatchId, Running(claim.Owner), claim.ETag, ct);
 
-    /// <summary>Marks an attempt executed (its result was reported); later duplicates are skipped.</summary>
-    public Task<string?> MarkDoneAsync(string dispatchId, string etag, string owner, CancellationToken ct)
-        => store.TryPutValueAsync(Scope, dispatchId, Format("done", owner, DateTimeOffset.MaxValue), etag, ct);
+    /// <summary>
+    /// Marks an attempt executed; later duplicates are skipped, and get <paramref name="result"/> back when one is
+    /// stored (keep it small: references, not data). Returns null when the record changed (cancelled, taken over).
+    /// </summary>
+    public Task<string?> MarkDoneAsync(string dispatchId, string etag, string owner, CancellationToken ct, string? result = null)
+        => store.TryPutValueAsync(Scope, dispatchId, Format("done", owner, DateTimeOffset.MaxValue) + (result is null ? "" : "|" + result), etag, ct);
 
     /// <summary>Gives a claim up (remote attempt pending, host stopping) so another worker can take the next poll.</summary>
     public Task<string?> ReleaseAsync(string dispatchId, string etag, string owner, CancellationToken ct)
@@ -108,7 +122,7 @@ internal sealed class DispatchRecords(IRunStore store, TimeProvider time, TimeSp
             return null;
         }
 
-        var (state, _, expires) = Parse(current.Value);
+        var (state, _, expires, _) = Parse(current.Value);
         var left = expires - time.GetUtcNow();
         return state == "running" && left > TimeSpan.Zero ? left : null;
     }
@@ -132,12 +146,12 @@ internal sealed class DispatchRecords(IRunStore store, TimeProvider time, TimeSp
     private static string Format(string state, string owner, DateTimeOffset expires)
         => string.Create(CultureInfo.InvariantCulture, $"{state}|{owner}|{expires.ToUnixTimeMilliseconds()}");
 
-    private static (string State, string Owner, DateTimeOffset Expires) Parse(string value)
+    private static (string State, string Owner, DateTimeOffset Expires, string? Result) Parse(string value)
     {
-        var parts = value.Split('|');
+        var parts = value.Split('|', 4);
         var expires = parts.Length > 2 && long.TryParse(parts[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms)
             ? DateTimeOffset.FromUnixTimeMilliseconds(ms)
             : DateTimeOffset.UnixEpoch;
-        return (parts[0], parts.Length > 1 ? parts[1] : "", expires);
+        return (parts[0], parts.Length > 1 ? parts[1] : "", expires, parts.Length > 3 ? parts[3] : null);
     }
 }

@@ -1,9 +1,9 @@
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
-using Trainyard.Runtime.Artifacts;
-using Trainyard.Runtime.Contracts;
+using Trainyard.Execution.Artifacts;
+using Trainyard.Execution.Contracts;
 
-namespace Trainyard.Runtime.InMemory;
+namespace Trainyard.Execution.Artifacts;
 
 /// <summary>Artifacts held in memory (tests, benchmarks). Same path rules and ETag semantics as the other stores.</summary>
 public sealed class InMemoryArtifactStore(TimeProvider? time = null) : IArtifactStore
