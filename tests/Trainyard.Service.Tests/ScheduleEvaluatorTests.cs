@@ -1,9 +1,9 @@
 using Trainyard.Core.Spec;
-using Trainyard.FunctionApp.Triggers;
 
-namespace Trainyard.FunctionApp.Tests;
 
-public sealed class ScheduleTests
+namespace Trainyard.Service.Tests;
+
+public sealed class ScheduleEvaluatorTests
 {
     private static readonly DateTimeOffset OutageStart = new(2026, 11, 23, 10, 30, 0, TimeSpan.Zero);
 

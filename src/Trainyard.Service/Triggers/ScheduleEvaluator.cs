@@ -1,7 +1,7 @@
 using Cronos;
 using Trainyard.Core.Spec;
 
-namespace Trainyard.FunctionApp.Triggers;
+namespace Trainyard.Service;
 
 /// <summary>What one evaluation of a schedule trigger decided.</summary>
 /// <param name="Due">Scheduled instants (UTC) to start runs for, oldest first.</param>

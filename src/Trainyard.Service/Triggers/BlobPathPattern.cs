@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Trainyard.FunctionApp.Triggers;
+namespace Trainyard.Service;
 
 /// <summary>
 /// A blob path glob with named captures: <c>{name}</c> matches one path segment (no '/') and captures it,

@@ -5,17 +5,21 @@ using Microsoft.Extensions.Logging;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Expressions;
 using Trainyard.Core.Spec;
-using Trainyard.Runtime.Contracts;
-using Trainyard.Execution.Registry;
+using Trainyard.Engine.Durable;
 using Trainyard.Execution.Contracts;
+using Trainyard.Execution.Registry;
 
-namespace Trainyard.FunctionApp.Triggers;
+namespace Trainyard.Service;
 
 /// <summary>A new or changed blob reported by the host (or by `trainyard serve`).</summary>
-internal sealed record BlobArrival(string Container, string Path, string ETag, string? Uri);
+/// <param name="Container">Blob container.</param>
+/// <param name="Path">Blob name within the container.</param>
+/// <param name="ETag">The blob version's ETag (without quotes).</param>
+/// <param name="Uri">The blob's URL, when known.</param>
+public sealed record BlobArrival(string Container, string Path, string ETag, string? Uri);
 
 /// <summary>What a trigger invocation did: runs started (or found), and lines for the invocation log.</summary>
-internal sealed class TriggerReport
+public sealed class TriggerReport
 {
     /// <summary>Run ids this invocation started or found already started.</summary>
     public List<string> Runs { get; } = [];
@@ -25,22 +29,82 @@ internal sealed class TriggerReport
 
     /// <summary>Starts that failed; the invocation fails so the host retries (ids are deterministic, so retrying is safe).</summary>
     public List<string> Failures { get; } = [];
+
+    /// <summary>Runs the watchdog found pending or running without progress for too long.</summary>
+    public List<RunInfo> Stuck { get; } = [];
+
+    /// <summary>Finished instances the retention purge deleted.</summary>
+    public int Purged { get; set; }
+}
+
+/// <summary>Tuning of the schedule handler's upkeep (watchdog and retention purge).</summary>
+public sealed record TriggerOptions
+{
+    /// <summary>How often the watchdog and the purge run (the timer fires every minute; one instance does the upkeep).</summary>
+    public TimeSpan MaintenanceEvery { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>A run still pending (not picked up by the engine) this long after its last update is reported as stuck.</summary>
+    public TimeSpan StuckPendingAfter { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// A running run with no recorded progress for this long, and not waiting for an approval, is reported as stuck
+    /// (long Batch steps legitimately leave a run quiet for hours: keep this above the longest step timeout).
+    /// </summary>
+    public TimeSpan StuckRunningAfter { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>Finished runs older than this are purged from the engine (null: never).</summary>
+    public TimeSpan? Retention { get; init; } = TimeSpan.FromDays(30);
+
+    /// <summary>Purge calls per upkeep.</summary>
+    public int PurgeBatches { get; init; } = 5;
+
+    /// <summary>Time budget of one purge call.</summary>
+    public TimeSpan PurgeBatchTimeout { get; init; } = TimeSpan.FromSeconds(20);
 }
 
 /// <summary>
 /// Turns trigger events into runs: schedules (durable per-trigger watermark), blob arrivals (glob match, optional
 /// debounce window) and drift signals (threshold + cooldown). Every run id is derived from the trigger identity, and
 /// every piece of durable state is written with an ETag condition, so duplicate and concurrent deliveries start one run.
+/// The schedule handler also keeps the engine healthy: a stuck-run watchdog and the retention purge.
 /// </summary>
-internal sealed partial class TriggerService(PipelineRegistry registry, IRunStore store, IRunLauncher launcher, TimeProvider time, ILogger<TriggerService> logger)
+public sealed partial class TriggerService
 {
     internal const string WatermarkScope = "trigger-watermark";
     internal const string DebounceScope = "blob-debounce";
     internal const string BlobSeenScope = "blob-seen";
     internal const string CooldownScope = "drift-cooldown";
+    internal const string MaintenanceScope = "service-maintenance";
     private const int ConditionalRetries = 8;
 
-    /// <summary>Evaluates every active pipeline's schedule triggers up to now, and closes due blob debounce windows.</summary>
+    private readonly PipelineRegistry registry;
+    private readonly IKeyValueStore store;
+    private readonly IRunControl runs;
+    private readonly TriggerOptions options;
+    private readonly TimeProvider time;
+    private readonly ILogger logger;
+
+    /// <summary>Creates the handlers over the registry, the key-value store for trigger state, and run control.</summary>
+    public TriggerService(PipelineRegistry registry, IKeyValueStore store, IRunControl runs, TriggerOptions options, TimeProvider time, ILogger<TriggerService> logger)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(runs);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(logger);
+        this.registry = registry;
+        this.store = store;
+        this.runs = runs;
+        this.options = options;
+        this.time = time;
+        this.logger = logger;
+    }
+
+    /// <summary>
+    /// Evaluates every active pipeline's schedule triggers up to now, closes due blob debounce windows, and (every
+    /// <see cref="TriggerOptions.MaintenanceEvery"/>, on one instance) runs the stuck-run watchdog and the retention purge.
+    /// </summary>
     public async Task<TriggerReport> OnScheduleAsync(CancellationToken cancellationToken)
     {
         var report = new TriggerReport();
@@ -49,13 +113,19 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
         {
             foreach (var trigger in spec.Triggers.OfType<ScheduleTriggerSpec>())
             {
-                await EvaluateScheduleAsync(version, trigger, now, report, cancellationToken);
+                await EvaluateScheduleAsync(version, spec, trigger, now, report, cancellationToken);
             }
 
             foreach (var trigger in spec.Triggers.OfType<BlobTriggerSpec>().Where(t => t.Debounce is not null))
             {
-                await CloseWindowIfDueAsync(version, trigger, now, report, cancellationToken);
+                await CloseWindowIfDueAsync(version, spec, trigger, now, report, cancellationToken);
             }
+        }
+
+        if (await ClaimMaintenanceAsync(now, cancellationToken))
+        {
+            await WatchdogAsync(now, report, cancellationToken);
+            await PurgeAsync(now, report, cancellationToken);
         }
 
         return report;
@@ -66,6 +136,7 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
     {
         var report = new TriggerReport();
         var now = time.GetUtcNow();
+        bool matched = false;
         foreach (var (version, spec) in await registry.ActiveAsync(cancellationToken))
         {
             foreach (var trigger in spec.Triggers.OfType<BlobTriggerSpec>())
@@ -91,6 +162,7 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
                     continue;
                 }
 
+                matched = true;
                 var triggerData = new JsonObject
                 {
                     ["kind"] = "blob",
@@ -124,12 +196,12 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
                 }
 
                 var info = new TriggerInfo("blob", trigger.Id) { Detail = new Dictionary<string, string> { ["container"] = blob.Container, ["path"] = blob.Path, ["etag"] = blob.ETag } };
-                var runId = TriggerRunIds.For(spec.Name, "blob", trigger.Id, blob.Container + "/" + blob.Path, blob.ETag);
-                await StartAsync(new RunStartRequest(version, runParams, info, runId), report, cancellationToken);
+                var runId = RunIds.For(spec.Name, "blob", trigger.Id, blob.Container + "/" + blob.Path, blob.ETag);
+                await StartAsync(version, spec, runParams, info, runId, report, cancellationToken);
             }
         }
 
-        if (report.Runs.Count == 0 && report.Failures.Count == 0)
+        if (!matched)
         {
             report.Lines.Add($"blob {blob.Container}/{blob.Path} matches no blob trigger of any registered pipeline");
         }
@@ -157,7 +229,7 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
                     continue;
                 }
 
-                var runId = TriggerRunIds.For(spec.Name, "drift", trigger.Id, signal.SignalId);
+                var runId = RunIds.For(spec.Name, "drift", trigger.Id, signal.SignalId);
                 if (!await ClaimCooldownAsync(spec.Name, trigger, runId, now, report, cancellationToken))
                 {
                     continue;
@@ -198,7 +270,7 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
                         ["value"] = signal.Value.ToString(CultureInfo.InvariantCulture),
                     },
                 };
-                await StartAsync(new RunStartRequest(version, runParams, info, runId), report, cancellationToken);
+                await StartAsync(version, spec, runParams, info, runId, report, cancellationToken);
             }
         }
 
@@ -210,7 +282,7 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
         return report;
     }
 
-    private async Task EvaluateScheduleAsync(PipelineVersion version, ScheduleTriggerSpec trigger, DateTimeOffset now, TriggerReport report, CancellationToken ct)
+    private async Task EvaluateScheduleAsync(PipelineVersion version, PipelineSpec spec, ScheduleTriggerSpec trigger, DateTimeOffset now, TriggerReport report, CancellationToken ct)
     {
         var key = Key(version.Name, trigger.Id);
         var stored = await store.GetValueAsync(WatermarkScope, key, ct);
@@ -240,7 +312,7 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
             Dictionary<string, JsonElement> runParams;
             try
             {
-                runParams = ResolveParams(version, trigger, triggerData);
+                runParams = ResolveParams(spec, trigger, triggerData, new Dictionary<string, string>());
             }
             catch (ExpressionException ex)
             {
@@ -249,8 +321,8 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
             }
 
             var info = new TriggerInfo("schedule", trigger.Id) { Detail = new Dictionary<string, string> { ["scheduledTime"] = iso } };
-            var runId = TriggerRunIds.For(version.Name, "cron", trigger.Id, iso);
-            await StartAsync(new RunStartRequest(version, runParams, info, runId), report, ct);
+            var runId = RunIds.For(version.Name, "cron", trigger.Id, iso);
+            await StartAsync(version, spec, runParams, info, runId, report, ct);
         }
 
         if (report.Failures.Count > failuresBefore)
@@ -267,13 +339,10 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
         }
     }
 
-    private Dictionary<string, JsonElement> ResolveParams(PipelineVersion version, TriggerSpec trigger, JsonObject triggerData) =>
-        ResolveParams(registry.Spec(version)!, trigger, triggerData, new Dictionary<string, string>());
-
     private async Task JoinWindowAsync(PipelineVersion version, BlobTriggerSpec trigger, BlobArrival blob, TimeSpan window, Dictionary<string, JsonElement> runParams, DateTimeOffset now, TriggerReport report, CancellationToken ct)
     {
         var key = Key(version.Name, trigger.Id);
-        var seenKey = key + "." + TriggerRunIds.Hash(blob.Container + "/" + blob.Path + "\n" + blob.ETag);
+        var seenKey = key + "." + RunIds.Hash(blob.Container + "/" + blob.Path + "\n" + blob.ETag);
         if (await store.TryPutValueAsync(BlobSeenScope, seenKey, now.ToString("O", CultureInfo.InvariantCulture), null, ct) is null)
         {
             report.Lines.Add($"{version.Name}/{trigger.Id}: blob {blob.Path} (etag {blob.ETag}) already counted; duplicate event ignored");
@@ -288,7 +357,7 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
             if (current is null || current.Closed)
             {
                 next = new DebounceWindow(
-                    TriggerRunIds.For(version.Name, "blob", trigger.Id, blob.Container + "/" + blob.Path, blob.ETag),
+                    RunIds.For(version.Name, "blob", trigger.Id, blob.Container + "/" + blob.Path, blob.ETag),
                     now,
                     now + window,
                     blob.Path,
@@ -313,7 +382,7 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
         report.Failures.Add($"{version.Name}/{trigger.Id}: debounce window kept changing under contention; the event will be retried");
     }
 
-    private async Task CloseWindowIfDueAsync(PipelineVersion version, BlobTriggerSpec trigger, DateTimeOffset now, TriggerReport report, CancellationToken ct)
+    private async Task CloseWindowIfDueAsync(PipelineVersion version, PipelineSpec spec, BlobTriggerSpec trigger, DateTimeOffset now, TriggerReport report, CancellationToken ct)
     {
         var key = Key(version.Name, trigger.Id);
         for (int attempt = 0; attempt < ConditionalRetries; attempt++)
@@ -341,7 +410,7 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
                 },
             };
             int failuresBefore = report.Failures.Count;
-            await StartAsync(new RunStartRequest(version, window.Params, info, window.RunId), report, ct);
+            await StartAsync(version, spec, window.Params, info, window.RunId, report, ct);
             if (report.Failures.Count > failuresBefore)
             {
                 return;
@@ -385,19 +454,95 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
         return false;
     }
 
-    private async Task StartAsync(RunStartRequest request, TriggerReport report, CancellationToken ct)
+    private async Task StartAsync(PipelineVersion version, PipelineSpec spec, IReadOnlyDictionary<string, JsonElement> given, TriggerInfo trigger, string runId, TriggerReport report, CancellationToken ct)
     {
+        var resolved = ParamResolver.Resolve(spec, given);
+        if (!resolved.Succeeded)
+        {
+            // The trigger's params do not fit the pipeline: retrying cannot help, so this is a line, not a failure.
+            report.Lines.Add($"{version.Name}/{trigger.TriggerId}: params rejected, run {runId} not started: {string.Join("; ", resolved.Errors.Select(e => $"{e.DisplayField}: {e.Message} ({e.Help})"))}");
+            return;
+        }
+
+        var input = new RunPipelineInput
+        {
+            RunId = runId,
+            PipelineName = version.Name,
+            PipelineHash = version.ContentHash,
+            Params = resolved.Values,
+            Trigger = trigger,
+        };
         try
         {
-            var (runId, created) = await launcher.StartAsync(request, ct);
-            report.Runs.Add(runId);
-            report.Lines.Add(created ? $"started run {runId} of {request.Pipeline.Name} ({request.Trigger.Kind}/{request.Trigger.TriggerId})" : $"run {runId} of {request.Pipeline.Name} already started; nothing changed");
-            LogStart(request.Pipeline.Name, runId, request.Trigger.Kind, created);
+            var (id, created) = await runs.StartAsync(input, ct);
+            report.Runs.Add(id);
+            report.Lines.Add(created ? $"started run {id} of {version.Name} ({trigger.Kind}/{trigger.TriggerId})" : $"run {id} of {version.Name} already started; nothing changed");
+            LogStart(version.Name, id, trigger.Kind, created);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            LogStartFailed(ex, request.Pipeline.Name, request.RunId ?? "", request.Trigger.Kind);
-            report.Failures.Add($"{request.Pipeline.Name}: starting run {request.RunId} failed: {ex.Message}");
+            LogStartFailed(ex, version.Name, runId, trigger.Kind);
+            report.Failures.Add($"{version.Name}: starting run {runId} failed: {ex.Message}");
+        }
+    }
+
+    private async Task<bool> ClaimMaintenanceAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        const string Key = "last";
+        var stored = await store.GetValueAsync(MaintenanceScope, Key, ct);
+        if (stored is not null
+            && DateTimeOffset.TryParse(stored.Value, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var last)
+            && now < last + options.MaintenanceEvery)
+        {
+            return false;
+        }
+
+        // Conditional on the ETag read: of the instances whose timers fire together, one does the upkeep.
+        return await store.TryPutValueAsync(MaintenanceScope, Key, now.ToString("O", CultureInfo.InvariantCulture), stored?.ETag, ct) is not null;
+    }
+
+    private async Task WatchdogAsync(DateTimeOffset now, TriggerReport report, CancellationToken ct)
+    {
+        try
+        {
+            var pending = await runs.ListAsync(new RunListQuery { Status = RunStatuses.Pending, Limit = 1000 }, ct);
+            var running = await runs.ListAsync(new RunListQuery { Status = RunStatuses.Running, Limit = 1000 }, ct);
+            var stuck = pending.Where(r => now - r.LastUpdatedAt > options.StuckPendingAfter)
+                .Concat(running.Where(r => now - r.LastUpdatedAt > options.StuckRunningAfter && r.Progress is not { Waiting.Count: > 0 }))
+                .OrderBy(r => r.LastUpdatedAt)
+                .ToList();
+            foreach (var run in stuck)
+            {
+                LogStuck(run.RunId, run.Pipeline, run.Status, run.LastUpdatedAt);
+                report.Lines.Add($"watchdog: run {run.RunId} of {run.Pipeline} is {run.Status} with no progress since {run.LastUpdatedAt:O}; check the task hub (instance {run.RunId}) and the app's logs, or cancel it with POST /api/runs/{run.RunId}/cancel");
+            }
+
+            report.Stuck.AddRange(stuck);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogUpkeepFailed(ex, "watchdog");
+            report.Lines.Add($"watchdog failed: {ex.Message}; it runs again at the next upkeep");
+        }
+    }
+
+    private async Task PurgeAsync(DateTimeOffset now, TriggerReport report, CancellationToken ct)
+    {
+        if (options.Retention is not { } retention || retention <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        try
+        {
+            var outcome = await runs.PurgeFinishedAsync(now - retention, options.PurgeBatches, options.PurgeBatchTimeout, ct);
+            report.Purged = outcome.Purged;
+            report.Lines.Add($"purge: {outcome.Purged} finished run(s) created before {(now - retention):O} deleted{(outcome.Complete ? "" : "; more are left for the next upkeep")}");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogUpkeepFailed(ex, "purge");
+            report.Lines.Add($"purge failed: {ex.Message}; it runs again at the next upkeep");
         }
     }
 
@@ -460,4 +605,10 @@ internal sealed partial class TriggerService(PipelineRegistry registry, IRunStor
 
     [LoggerMessage(EventId = 6104, Level = LogLevel.Information, Message = "Drift {Pipeline}/{TriggerId}: in cooldown after run {RunId}; signal ignored")]
     private partial void LogCooldown(string pipeline, string triggerId, string runId);
+
+    [LoggerMessage(EventId = 6105, Level = LogLevel.Warning, Message = "Watchdog: run {RunId} of {Pipeline} is {Status} with no progress since {LastUpdated}")]
+    private partial void LogStuck(string runId, string pipeline, string status, DateTimeOffset lastUpdated);
+
+    [LoggerMessage(EventId = 6106, Level = LogLevel.Error, Message = "Upkeep step {Step} failed")]
+    private partial void LogUpkeepFailed(Exception ex, string step);
 }

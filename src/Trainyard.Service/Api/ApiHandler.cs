@@ -4,29 +4,63 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Validation;
-using Trainyard.FunctionApp.Protocol;
-using Trainyard.FunctionApp.Triggers;
-using Trainyard.Runtime.Contracts;
-using Trainyard.Execution.Registry;
+using Trainyard.Core.Spec;
+using Trainyard.Engine.Durable;
 using Trainyard.Execution.Contracts;
+using Trainyard.Execution.Registry;
 
-namespace Trainyard.FunctionApp.Api;
+namespace Trainyard.Service;
+
+/// <summary>One HTTP API request, host-neutral: the path is the part after the route prefix (api/).</summary>
+/// <param name="Method">HTTP method, upper case.</param>
+/// <param name="Path">Path after /api/, without leading or trailing '/'.</param>
+/// <param name="Query">Query parameters (last value wins).</param>
+/// <param name="Headers">Request headers (values joined by ',').</param>
+/// <param name="Body">The body as text (empty when none).</param>
+public sealed record ApiRequest(string Method, string Path, IReadOnlyDictionary<string, string> Query, IReadOnlyDictionary<string, string> Headers, string Body);
+
+/// <summary>An HTTP API answer: status code plus a JSON body.</summary>
+/// <param name="StatusCode">HTTP status.</param>
+/// <param name="Body">JSON body.</param>
+public sealed record ApiResponse(int StatusCode, JsonNode Body)
+{
+    /// <summary>A JSON error <c>{code, message, field}</c> (plus diagnostics for spec errors).</summary>
+    public static ApiResponse Error(int status, string code, string message, string? field = null, JsonArray? diagnostics = null)
+    {
+        var body = new JsonObject { ["code"] = code, ["message"] = message, ["field"] = field };
+        if (diagnostics is not null)
+        {
+            body["diagnostics"] = diagnostics;
+        }
+
+        return new ApiResponse(status, body);
+    }
+
+    /// <summary>The answer to a body over <see cref="ApiHandler.MaxBodyBytes"/> (hosts check Content-Length before reading).</summary>
+    public static ApiResponse BodyTooLarge() =>
+        Error(413, "body_too_large", $"the request body is larger than {ApiHandler.MaxBodyBytes / 1024} KiB", "body");
+
+    /// <summary>UTF-8 JSON of the body.</summary>
+    public byte[] BodyBytes() => Encoding.UTF8.GetBytes(Body.ToJsonString());
+}
 
 /// <summary>
-/// The HTTP API (route prefix api/): pipeline registry, runs, cancel, retry, external events. Every error is
-/// <c>{code, message, field}</c> JSON; nothing is changed by a refused request.
+/// The HTTP API (route prefix api/): pipeline registry, runs, cancel, retry, external events, over
+/// <see cref="IRunControl"/> and the registry. Every error is <c>{code, message, field}</c> JSON; nothing is changed by
+/// a refused request; no answer carries the engine's management URLs or keys.
 /// </summary>
-internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRunGateway runs)
+public sealed class ApiHandler(PipelineRegistry registry, IRunControl runs, TimeProvider time)
 {
     /// <summary>Largest request body accepted by the API (specs have their own, smaller bound).</summary>
     public const int MaxBodyBytes = 1024 * 1024;
 
     /// <summary>Routes one request.</summary>
-    public async Task<ApiResponse> HandleAsync(HttpTriggerRequest request, CancellationToken ct)
+    public async Task<ApiResponse> HandleAsync(ApiRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         if (Encoding.UTF8.GetByteCount(request.Body) > MaxBodyBytes)
         {
-            return ApiResponse.Error(413, "body_too_large", $"the request body is larger than {MaxBodyBytes / 1024} KiB", "body");
+            return ApiResponse.BodyTooLarge();
         }
 
         var seg = request.Path.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
@@ -52,9 +86,14 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
         {
             return ApiResponse.Error(ex.Status, ex.Code, ex.Message, ex.Field);
         }
+        catch (RunControlException ex)
+        {
+            var status = ex.Error switch { RunControlError.NotFound => 404, RunControlError.Conflict => 409, _ => 400 };
+            return ApiResponse.Error(status, ex.Code, ex.Message, ex.Field);
+        }
     }
 
-    private async Task<ApiResponse> PushAsync(HttpTriggerRequest request, CancellationToken ct)
+    private async Task<ApiResponse> PushAsync(ApiRequest request, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(request.Body))
         {
@@ -135,16 +174,16 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
         return new ApiResponse(200, body);
     }
 
-    private async Task<ApiResponse> StartAsync(string name, HttpTriggerRequest request, CancellationToken ct)
+    private async Task<ApiResponse> StartAsync(string name, ApiRequest request, CancellationToken ct)
     {
         var body = ParseObject(request.Body, allowEmpty: true);
-        var versionText = body is not null && InvocationRequest.Property(body.Value, "version") is { ValueKind: JsonValueKind.String } v ? v.GetString() : null;
+        var versionText = body is not null && Property(body.Value, "version") is { ValueKind: JsonValueKind.String } v ? v.GetString() : null;
         var version = versionText is null
             ? await registry.ActiveVersionAsync(name, ct) ?? throw UnknownPipeline(name)
             : await registry.FindAsync(name, versionText, ct) ?? throw new ApiException(404, "unknown_version", $"pipeline '{name}' has no version '{versionText}'", "version");
 
         var runParams = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-        if (body is not null && InvocationRequest.Property(body.Value, "params") is { } p)
+        if (body is not null && Property(body.Value, "params") is { } p)
         {
             if (p.ValueKind != JsonValueKind.Object)
             {
@@ -157,24 +196,39 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
             }
         }
 
-        var spec = registry.Spec(version);
-        if (spec is not null)
+        var spec = registry.Spec(version)
+            ?? throw new ApiException(409, "invalid_version", $"pipeline '{name}' version {version.ContentHash} no longer passes validation; push a fixed version", "version");
+        var resolved = ParamResolver.Resolve(spec, runParams);
+        if (!resolved.Succeeded)
         {
-            foreach (var key in runParams.Keys)
+            var first = resolved.Errors[0];
+            var field = first.DisplayField is { Length: > 0 } f ? f : "params";
+            return ApiResponse.Error(400, "invalid_params", $"the run params do not fit pipeline '{name}': {string.Join("; ", resolved.Errors.Select(e => $"{e.DisplayField}: {e.Message} ({e.Help})"))}", field, DiagnosticsJson(resolved.Errors));
+        }
+
+        string? runId = null;
+        if (body is not null && Property(body.Value, "runId") is { } r)
+        {
+            runId = r.ValueKind == JsonValueKind.String ? r.GetString() : throw new ApiException(400, "invalid_run_id", "'runId' must be a string", "runId");
+            if (RunIds.Problem(runId!) is { } problem)
             {
-                if (spec.Params.All(d => d.Name != key))
-                {
-                    throw new ApiException(400, "unknown_param", $"pipeline '{name}' declares no param '{key}'; declared: {string.Join(", ", spec.Params.Select(d => d.Name))}", $"params.{key}");
-                }
+                throw new ApiException(400, "invalid_run_id", problem + "; or leave 'runId' out to get a generated one", "runId");
             }
         }
 
-        string? runId = body is not null && InvocationRequest.Property(body.Value, "runId") is { ValueKind: JsonValueKind.String } r ? r.GetString() : null;
-        var (id, created) = await runs.StartAsync(new RunStartRequest(version, runParams, new TriggerInfo("manual", "api"), runId), ct);
+        var input = new RunPipelineInput
+        {
+            RunId = runId ?? RunIds.NewManual(name, time.GetUtcNow()),
+            PipelineName = version.Name,
+            PipelineHash = version.ContentHash,
+            Params = resolved.Values,
+            Trigger = new TriggerInfo("manual", "api"),
+        };
+        var (id, created) = await runs.StartAsync(input, ct);
         return new ApiResponse(created ? 201 : 200, new JsonObject { ["runId"] = id, ["created"] = created, ["pipeline"] = name, ["version"] = version.ContentHash });
     }
 
-    private async Task<ApiResponse> ListRunsAsync(HttpTriggerRequest request, CancellationToken ct)
+    private async Task<ApiResponse> ListRunsAsync(ApiRequest request, CancellationToken ct)
     {
         int limit = 100;
         if (request.Query.TryGetValue("limit", out var l) && (!int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 1000))
@@ -182,17 +236,16 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
             throw new ApiException(400, "invalid_query", "'limit' must be a whole number from 1 to 1000", "limit");
         }
 
-        var query = new RunQuery
+        var query = new RunListQuery
         {
-            PipelineName = request.Query.GetValueOrDefault("pipeline") is { Length: > 0 } pn ? pn : null,
+            Pipeline = request.Query.GetValueOrDefault("pipeline") is { Length: > 0 } pn ? pn : null,
             Status = request.Query.GetValueOrDefault("status") is { Length: > 0 } st ? st : null,
             Limit = limit,
         };
-        var list = await store.ListRunsAsync(query, ct);
         var items = new JsonArray();
-        foreach (var s in list)
+        foreach (var run in await runs.ListAsync(query, ct))
         {
-            items.Add(JsonSerializer.SerializeToNode(s, EngineJson.Options));
+            items.Add(RunJson(run));
         }
 
         return new ApiResponse(200, new JsonObject { ["runs"] = items });
@@ -200,36 +253,61 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
 
     private async Task<ApiResponse> GetRunAsync(string id, CancellationToken ct)
     {
-        var run = await runs.GetRunAsync(id, ct) ?? throw UnknownRun(id);
-        return new ApiResponse(200, run);
+        var run = await runs.GetAsync(id, ct) ?? throw UnknownRun(id);
+        var body = RunJson(run);
+        if (run.State is { } state)
+        {
+            body["tasks"] = JsonSerializer.SerializeToNode(state.Tasks, EngineJson.Options);
+            body["params"] = JsonSerializer.SerializeToNode(state.Params, EngineJson.Options);
+        }
+
+        return new ApiResponse(200, body);
     }
 
-    private async Task<ApiResponse> CancelAsync(string id, HttpTriggerRequest request, CancellationToken ct)
+    private async Task<ApiResponse> CancelAsync(string id, ApiRequest request, CancellationToken ct)
     {
         var body = ParseObject(request.Body, allowEmpty: true);
-        var reason = body is not null && InvocationRequest.Property(body.Value, "reason") is { ValueKind: JsonValueKind.String } r ? r.GetString()! : "cancelled through the API";
-        _ = await runs.GetRunAsync(id, ct) ?? throw UnknownRun(id);
+        var reason = body is not null && Property(body.Value, "reason") is { ValueKind: JsonValueKind.String } r ? r.GetString()! : "cancelled through the API";
         await runs.CancelAsync(id, reason, ct);
         return new ApiResponse(202, new JsonObject { ["runId"] = id, ["cancelRequested"] = true });
     }
 
     private async Task<ApiResponse> RetryAsync(string id, CancellationToken ct)
     {
-        _ = await runs.GetRunAsync(id, ct) ?? throw UnknownRun(id);
-        var newId = await runs.RetryAsync(id, ct);
-        return new ApiResponse(201, new JsonObject { ["runId"] = newId, ["retryOf"] = id });
+        var (newId, created) = await runs.RetryAsync(id, ct);
+        return new ApiResponse(created ? 201 : 200, new JsonObject { ["runId"] = newId, ["retryOf"] = id, ["created"] = created });
     }
 
-    private async Task<ApiResponse> RaiseAsync(string id, string name, HttpTriggerRequest request, CancellationToken ct)
+    private async Task<ApiResponse> RaiseAsync(string id, string name, ApiRequest request, CancellationToken ct)
     {
         JsonElement payload = string.IsNullOrWhiteSpace(request.Body) ? JsonSerializer.SerializeToElement(new { }) : ParseAny(request.Body);
-        _ = await runs.GetRunAsync(id, ct) ?? throw UnknownRun(id);
         var eventId = request.Headers.TryGetValue("Idempotency-Key", out var key) && key.Length > 0
-            ? "api-" + TriggerRunIds.Hash(id + "\n" + name + "\n" + key)
-            : "api-" + TriggerRunIds.Hash(id + "\n" + name + "\n" + payload.GetRawText());
+            ? "api-" + RunIds.Hash(id + "\n" + name + "\n" + key)
+            : "api-" + RunIds.Hash(id + "\n" + name + "\n" + payload.GetRawText());
         await runs.RaiseEventAsync(id, name, payload, eventId, ct);
         return new ApiResponse(202, new JsonObject { ["runId"] = id, ["event"] = name, ["eventId"] = eventId });
     }
+
+    private static JsonObject RunJson(RunInfo run)
+    {
+        var json = new JsonObject
+        {
+            ["runId"] = run.RunId,
+            ["pipeline"] = run.Pipeline,
+            ["version"] = run.Version,
+            ["status"] = run.Status,
+            ["createdAt"] = run.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+            ["lastUpdatedAt"] = run.LastUpdatedAt.ToString("O", CultureInfo.InvariantCulture),
+            ["trigger"] = run.Trigger is null ? null : JsonSerializer.SerializeToNode(run.Trigger, EngineJson.Options),
+            ["retryOf"] = run.RetryOf,
+            ["error"] = run.Error,
+            ["progress"] = run.Progress is null ? null : JsonSerializer.SerializeToNode(run.Progress, EngineJson.Options),
+        };
+        return json;
+    }
+
+    private static JsonElement? Property(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var value) ? value : null;
 
     private static JsonElement? ParseObject(string body, bool allowEmpty)
     {
@@ -269,7 +347,7 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
         ["source"] = v.Source,
     };
 
-    internal static JsonArray DiagnosticsJson(IEnumerable<Diagnostic> diagnostics) =>
+    private static JsonArray DiagnosticsJson(IEnumerable<Diagnostic> diagnostics) =>
         new([.. diagnostics.Select(d => (JsonNode)new JsonObject
         {
             ["severity"] = d.Severity == Severity.Error ? "error" : "warning",
@@ -282,4 +360,17 @@ internal sealed class ApiHandler(PipelineRegistry registry, IRunStore store, IRu
             ["field"] = d.DisplayField,
             ["step"] = d.StepId,
         })]);
+}
+
+/// <summary>An API-level refusal with an HTTP status, a stable code and the field at fault.</summary>
+internal sealed class ApiException(int status, string code, string message, string? field = null) : Exception(message)
+{
+    /// <summary>HTTP status.</summary>
+    public int Status { get; } = status;
+
+    /// <summary>Stable error code.</summary>
+    public string Code { get; } = code;
+
+    /// <summary>Field at fault, if any.</summary>
+    public string? Field { get; } = field;
 }
