@@ -198,6 +198,11 @@ public sealed class ApiHandler(PipelineRegistry registry, IRunControl runs, Time
 
         var spec = registry.Spec(version)
             ?? throw new ApiException(409, "invalid_version", $"pipeline '{name}' version {version.ContentHash} no longer passes validation; push a fixed version", "version");
+        if (runParams.Keys.FirstOrDefault(k => spec.Params.All(d => d.Name != k)) is { } unknown)
+        {
+            throw new ApiException(400, "unknown_param", $"pipeline '{name}' declares no param '{unknown}'; declared: {string.Join(", ", spec.Params.Select(d => d.Name))}", $"params.{unknown}");
+        }
+
         var resolved = ParamResolver.Resolve(spec, runParams);
         if (!resolved.Succeeded)
         {
