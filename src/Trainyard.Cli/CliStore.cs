@@ -9,6 +9,7 @@ using Trainyard.Runtime.Contracts;
 using Trainyard.Steps.Ml;
 using Trainyard.Storage.Sqlite;
 using Trainyard.Execution.Contracts;
+using Trainyard.Execution.Data;
 using Trainyard.Execution;
 
 namespace Trainyard.Cli;
@@ -68,7 +69,7 @@ internal sealed class CliStore : IAsyncDisposable
         var (batch, batchProblem) = OpenBatch(azure is not null);
         var options = new RunEngineOptions
         {
-            Executors = batch is null ? [new LocalProcessExecutor(), new BuiltinExecutor(steps)] : [new LocalProcessExecutor(), new BuiltinExecutor(steps), batch],
+            Executors = batch is null ? [new LocalProcessExecutor(), new BuiltinExecutor(steps, StepServices())] : [new LocalProcessExecutor(), new BuiltinExecutor(steps, StepServices()), batch],
             MissingExecutorHints = batchProblem is null ? new Dictionary<ExecutorKind, string>() : new Dictionary<ExecutorKind, string> { [ExecutorKind.Batch] = batchProblem },
             // --no-cache skips lookups only: fresh results still refresh the cache for the next run.
             TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog) { ReadEnabled = !noCache },
@@ -83,6 +84,13 @@ internal sealed class CliStore : IAsyncDisposable
         }
 
         return Task.FromResult(new CliStore(full, backend, new RunEngine(backend, options), lease));
+    }
+
+    /// <summary>Services of the built-in steps: the local data root `ingest` reads (TRAINYARD_DATA_ROOT, else ./data).</summary>
+    private static StepServices StepServices()
+    {
+        var root = Environment.GetEnvironmentVariable("TRAINYARD_DATA_ROOT") is { Length: > 0 } r ? r : Path.Combine(Environment.CurrentDirectory, "data");
+        return new StepServices().Add<IDataSource>(new DataSources([new LocalDataSource(root)]));
     }
 
     /// <summary>

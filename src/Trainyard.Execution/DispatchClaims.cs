@@ -6,7 +6,7 @@ namespace Trainyard.Execution;
 /// <summary>
 /// The `dispatch/{dispatchId}` key-value record: who runs an attempt until when, whether it is done (with its stored
 /// result, for engines whose redelivered work must return it) and whether it was cancelled. One record serves as claim,
-/// cancel marker and "already executed" mark, so a task costs two writes (DESIGN invariant 2).
+/// cancel marker and "already executed" mark, so a task costs two writes (docs/architecture.md, invariant 2).
 /// Value format: `state|owner|expiresUnixMs[|result]` with state running, done or cancelled.
 /// </summary>
 public sealed class DispatchClaims(IKeyValueStore store, TimeProvider time, TimeSpan claimDuration)

@@ -15,7 +15,7 @@ using Trainyard.Execution;
 namespace Trainyard.Runtime;
 
 /// <summary>
-/// The durable runtime: applies events to runs with the commit protocol of DESIGN.md (load state + ETag, deliver any
+/// The durable runtime: applies events to runs with the commit protocol of docs/architecture.md (load state + ETag, deliver any
 /// pending outbox, decide, commit journal + snapshot + outbox conditionally on the ETag, send the outbox, mark it
 /// delivered) and executes task attempts. Every entry point handles one message (or one batch), so a queue-triggered
 /// function and the <see cref="LocalWorker"/> drive the same code. Thread-safe.

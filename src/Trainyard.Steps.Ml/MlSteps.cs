@@ -9,6 +9,7 @@ public static class MlSteps
     public static IReadOnlyList<IBuiltinStep> All { get; } =
     [
         new GenerateChurnDataStep(),
+        new IngestStep(),
         new ValidateDataStep(),
         new FeaturesStep(),
         new TrainMlnetStep(),

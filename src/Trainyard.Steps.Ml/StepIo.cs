@@ -45,6 +45,9 @@ internal sealed class StepIo(StepContext context, StepInputs inputs)
         return (stream, info);
     }
 
+    /// <summary>Records data read from outside the artifact store (ingest): its URI, content hash and version.</summary>
+    public void RecordSource(string name, string uri, string sha256, string etag) => _read.Add(new LineageArtifact(name, uri, sha256) { ETag = etag });
+
     /// <summary>Records an input artifact read through other means (e.g. a registry lookup).</summary>
     public void RecordInput(string name, ArtifactInfo info) => _read.Add(new LineageArtifact(name, info.Path, info.Sha256));
 
@@ -138,7 +141,11 @@ public sealed record Producer(string RunId, string TaskKey, string StepId, int A
 }
 
 /// <summary>An artifact named in lineage, with its content hash.</summary>
-public sealed record LineageArtifact(string Name, string Path, string Sha256);
+public sealed record LineageArtifact(string Name, string Path, string Sha256)
+{
+    /// <summary>For data read from outside the artifact store: the version (ETag) that was read.</summary>
+    public string? ETag { get; init; }
+}
 
 /// <summary>Lineage of one task attempt's outputs: producer, the inputs it read (with hashes) and what it wrote.</summary>
 public sealed record LineageRecord(Producer Producer, IReadOnlyList<LineageArtifact> Inputs, IReadOnlyList<LineageArtifact> Outputs, DateTimeOffset At)

@@ -11,7 +11,7 @@ namespace Trainyard.Cli.Tests;
 /// </summary>
 /// <remarks>
 /// <para>Each `run` step is `step.sh`, which appends `exec KEY DISPATCH` to exec.log when it starts, writes its
-/// output, applies its one real side effect keyed by its dispatch id (DESIGN invariant 2: under an exclusive flock on
+/// output, applies its one real side effect keyed by its dispatch id (docs/architecture.md, invariant 2: under an exclusive flock on
 /// effects.log it appends `effect KEY DISPATCH` unless that dispatch id is already there; check and append happen under
 /// the lock and the append is one short write, so a kill at any instant leaves the whole effect or none), and appends
 /// `done KEY DISPATCH` to exec.log when it ends.</para>

@@ -50,6 +50,19 @@ public static class StandardSteps
         Outputs = ["dataset", "rows"],
     };
 
+    /// <summary>Brings a dataset into the run's artifacts from the data container or the local data root.</summary>
+    public static BuiltinStepInfo Ingest { get; } = new("ingest", "1", "Streams a dataset from a blob in the data container or a file under the local data root into the run's artifacts, pinned to the version a trigger saw; records sha256, size, source and ETag in lineage.")
+    {
+        Inputs =
+        [
+            In("source", "string", true, "The data URI: file:relative/path under the local data root, or the blob's URL in the data container (a blob trigger's ${{ trigger.url }})."),
+            In("etag", "string", false, "The version to read (a blob trigger's ${{ trigger.etag }}); the step fails when the object changed since."),
+            In("maxBytes", "integer", false, "Largest object accepted, in bytes (default 10 GiB)."),
+            In("name", "string", false, "Artifact file name (default: the source's file name); a plain name, no folders."),
+        ],
+        Outputs = ["dataset", "sha256", "size", "source", "etag"],
+    };
+
     /// <summary>Checks a dataset against expectations.</summary>
     public static BuiltinStepInfo ValidateData { get; } = new("validate-data", "1", "Streams a CSV or Parquet dataset and checks expectations; fails listing every violation.")
     {
@@ -172,7 +185,7 @@ public static class StandardSteps
 
     /// <summary>Every standard step.</summary>
     public static IReadOnlyList<BuiltinStepInfo> All { get; } =
-        [Echo, Sleep, Fail, WriteFile, GenerateChurnData, ValidateData, Features, TrainMlnet, SelectBest, QualityGate, Drift, RegisterModel, PromoteModel];
+        [Echo, Sleep, Fail, WriteFile, GenerateChurnData, Ingest, ValidateData, Features, TrainMlnet, SelectBest, QualityGate, Drift, RegisterModel, PromoteModel];
 
     /// <summary>A catalog of every standard step.</summary>
     public static StepCatalog Catalog { get; } = new(All);

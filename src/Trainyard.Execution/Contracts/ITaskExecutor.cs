@@ -5,7 +5,7 @@ using Trainyard.Core.Steps;
 
 namespace Trainyard.Execution.Contracts;
 
-/// <summary>Runs task attempts of one executor kind. Must be idempotent per dispatch id (DESIGN invariant 2).</summary>
+/// <summary>Runs task attempts of one executor kind. Must be idempotent per dispatch id (docs/architecture.md, invariant 2).</summary>
 public interface ITaskExecutor
 {
     /// <summary>The kind it serves.</summary>

@@ -5,7 +5,7 @@ namespace Trainyard.Runtime.Contracts;
 
 /// <summary>
 /// Durable run state. Stores are dumb: they hold JSON text the runtime produces and enforce the ETag.
-/// See DESIGN.md "Commit protocol".
+/// See docs/architecture.md, "The embedded engine".
 /// </summary>
 public interface IRunStore : IPipelineStore, IKeyValueStore
 {
