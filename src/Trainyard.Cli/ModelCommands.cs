@@ -370,7 +370,11 @@ internal sealed class LineageWalker(IArtifactStore artifacts, IRunStore store)
         var inputs = new List<LineageNode>();
         foreach (var i in record.Inputs)
         {
-            inputs.Add(await ArtifactAsync(i.Name, i.Path, ct));
+            // Data ingested from outside the artifact store (a blob in the data container, a file under the data root)
+            // is where the chain starts: its hash and version were recorded when it was read.
+            inputs.Add(i.ETag is { } etag
+                ? Remember(new LineageNode(i.Name, i.Path, i.Sha256, null, []) { Note = $"ingested from outside the artifact store, version {etag}" })
+                : await ArtifactAsync(i.Name, i.Path, ct));
         }
 
         return Remember(node with { Inputs = inputs });

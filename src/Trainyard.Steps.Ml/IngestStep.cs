@@ -24,7 +24,8 @@ public sealed class IngestStep : IBuiltinStep
         var inputs = StepInputs.Of(Info.Name, context);
         var io = new StepIo(context, inputs) { Token = cancellationToken };
         var source = inputs.RequiredString("source");
-        var etag = inputs.OptionalString("etag");
+        // An empty etag (a manual run of a pipeline whose triggers pass one) reads the current version.
+        var etag = inputs.Raw("etag") is { ValueKind: System.Text.Json.JsonValueKind.String } raw && raw.GetString() is "" ? null : inputs.OptionalString("etag");
         var max = inputs.OptionalNumber("maxBytes") is { } m ? (long)m : DefaultMaxBytes;
         if (max < 1)
         {
