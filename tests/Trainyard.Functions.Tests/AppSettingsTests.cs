@@ -78,4 +78,36 @@ public sealed class AppSettingsTests
         Assert.NotNull(provider.GetRequiredService<DriftSubscription>().Drain);
         Assert.IsType<Trainyard.Messaging.ServiceBus.ServiceBusSignalSink>(provider.GetRequiredService<Trainyard.Execution.Contracts.ISignalSink>());
     }
+
+    [Fact]
+    public void BatchSettings_GiveTheRunnerABatchExecutor_WithoutThemAttemptsAreRefusedNamingTheSetting()
+    {
+        var providers = new List<ServiceProvider>();
+        DurableActivities Activities(params (string Name, string Value)[] values)
+        {
+            var services = new ServiceCollection();
+            services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+            services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+            services.AddTrainyardFunctions(Settings([(AppSettings.Storage, "UseDevelopmentStorage=true"), .. values]));
+            var provider = services.BuildServiceProvider();
+            providers.Add(provider);
+            return (DurableActivities)provider.GetRequiredService<IDurableActivities>();
+        }
+
+        using var cleanup = new Disposables(providers);
+        var withBatch = Activities(
+            (AppSettings.BatchEndpoint, "https://acct.westeurope.batch.azure.com"),
+            (AppSettings.BatchArtifactContainerUrl, "https://st.blob.core.windows.net/trainyard-artifacts"),
+            (AppSettings.AzureClientId, "00000000-0000-0000-0000-000000000001"));
+        var without = Activities();
+
+        Assert.True(withBatch.Runner.HasExecutor(Trainyard.Core.Spec.ExecutorKind.Batch));
+        Assert.False(without.Runner.HasExecutor(Trainyard.Core.Spec.ExecutorKind.Batch));
+        Assert.Contains(AppSettings.BatchEndpoint, without.Runner.Options.MissingExecutorHints[Trainyard.Core.Spec.ExecutorKind.Batch], StringComparison.Ordinal);
+    }
+
+    private sealed class Disposables(List<ServiceProvider> providers) : IDisposable
+    {
+        public void Dispose() => providers.ForEach(p => p.Dispose());
+    }
 }
