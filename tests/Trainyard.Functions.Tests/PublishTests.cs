@@ -128,7 +128,9 @@ public sealed class PublishTests(PublishedApp app) : IClassFixture<PublishedApp>
         Assert.Equal("%TRAINYARD_TASK_HUB%", durable["hubName"]!.GetValue<string>());
         Assert.Equal("AzureStorage", durable["storageProvider"]!["type"]!.GetValue<string>());
         Assert.True(TimeSpan.Parse(durable["storageProvider"]!["maxQueuePollingInterval"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) <= TimeSpan.FromSeconds(10));
-        Assert.NotNull(host["extensions"]!["queues"]);
+        // OnDriftSignal reads what QueueSignalSink writes: Base64 text.
+        Assert.Equal(Azure.Storage.Queues.QueueMessageEncoding.Base64, Trainyard.Storage.Azure.QueueSignalSink.ClientOptions().MessageEncoding);
+        Assert.Equal("base64", host["extensions"]!["queues"]!["messageEncoding"]!.GetValue<string>());
     }
 
     [Fact]
