@@ -55,7 +55,9 @@ public sealed partial class DurableRunControl : IRunControl
             return new RunStartResult(request.RunId, false);
         }
 
-        var options = new StartOrchestrationOptions(request.RunId).WithDedupeStatuses(EveryStatus);
+        // Belt and braces for the race between the check and the start: the terminal statuses (the SDK's documented
+        // dedupe set) make the provider refuse to replace a finished run; providers refuse a pending or running one anyway.
+        var options = new StartOrchestrationOptions(request.RunId).WithDedupeStatuses([.. StartOrchestrationOptionsExtensions.ValidDedupeStatuses]);
         try
         {
             await _client.ScheduleNewOrchestrationInstanceAsync(DurableNames.RunPipeline, request, options, cancellationToken).ConfigureAwait(false);
