@@ -48,11 +48,7 @@ public sealed class AppSettingsTests
     [Fact]
     public void AddTrainyardFunctions_OnAzurite_ResolvesWhatEveryFunctionAsksFor()
     {
-        var services = new ServiceCollection();
-        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
-        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
-        services.AddTrainyardFunctions(Settings((AppSettings.Storage, "UseDevelopmentStorage=true"), (AppSettings.TaskHub, "tyfunctest")));
-        using var provider = services.BuildServiceProvider();
+        using var provider = Provider((AppSettings.TaskHub, "tyfunctest"));
 
         Assert.IsType<DurableActivities>(provider.GetRequiredService<IDurableActivities>());
         Assert.NotNull(provider.GetRequiredService<ServiceHandlers>());
@@ -69,11 +65,7 @@ public sealed class AppSettingsTests
     [Fact]
     public void AddTrainyardFunctions_WithAServiceBusNamespace_DrainsTheDriftSubscription()
     {
-        var services = new ServiceCollection();
-        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
-        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
-        services.AddTrainyardFunctions(Settings((AppSettings.Storage, "UseDevelopmentStorage=true"), (AppSettings.ServiceBusNamespace, "sb-ty.servicebus.windows.net")));
-        using var provider = services.BuildServiceProvider();
+        using var provider = Provider((AppSettings.ServiceBusNamespace, "sb-ty.servicebus.windows.net"));
 
         Assert.NotNull(provider.GetRequiredService<DriftSubscription>().Drain);
         Assert.IsType<Trainyard.Messaging.ServiceBus.ServiceBusSignalSink>(provider.GetRequiredService<Trainyard.Execution.Contracts.ISignalSink>());
@@ -82,32 +74,26 @@ public sealed class AppSettingsTests
     [Fact]
     public void BatchSettings_GiveTheRunnerABatchExecutor_WithoutThemAttemptsAreRefusedNamingTheSetting()
     {
-        var providers = new List<ServiceProvider>();
-        DurableActivities Activities(params (string Name, string Value)[] values)
-        {
-            var services = new ServiceCollection();
-            services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
-            services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
-            services.AddTrainyardFunctions(Settings([(AppSettings.Storage, "UseDevelopmentStorage=true"), .. values]));
-            var provider = services.BuildServiceProvider();
-            providers.Add(provider);
-            return (DurableActivities)provider.GetRequiredService<IDurableActivities>();
-        }
-
-        using var cleanup = new Disposables(providers);
-        var withBatch = Activities(
+        using var batchProvider = Provider(
             (AppSettings.BatchEndpoint, "https://acct.westeurope.batch.azure.com"),
             (AppSettings.BatchArtifactContainerUrl, "https://st.blob.core.windows.net/trainyard-artifacts"),
             (AppSettings.AzureClientId, "00000000-0000-0000-0000-000000000001"));
-        var without = Activities();
+        using var plainProvider = Provider();
+        var withBatch = (DurableActivities)batchProvider.GetRequiredService<IDurableActivities>();
+        var without = (DurableActivities)plainProvider.GetRequiredService<IDurableActivities>();
 
         Assert.True(withBatch.Runner.HasExecutor(Trainyard.Core.Spec.ExecutorKind.Batch));
         Assert.False(without.Runner.HasExecutor(Trainyard.Core.Spec.ExecutorKind.Batch));
         Assert.Contains(AppSettings.BatchEndpoint, without.Runner.Options.MissingExecutorHints[Trainyard.Core.Spec.ExecutorKind.Batch], StringComparison.Ordinal);
     }
 
-    private sealed class Disposables(List<ServiceProvider> providers) : IDisposable
+    /// <summary>The app's services on Azurite with the given settings on top.</summary>
+    private static ServiceProvider Provider(params (string Name, string Value)[] values)
     {
-        public void Dispose() => providers.ForEach(p => p.Dispose());
+        var services = new ServiceCollection();
+        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+        services.AddTrainyardFunctions(Settings([(AppSettings.Storage, "UseDevelopmentStorage=true"), .. values]));
+        return services.BuildServiceProvider();
     }
 }
