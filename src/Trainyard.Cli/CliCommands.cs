@@ -14,6 +14,5 @@ internal static class CliCommands
         yield return PurgeCommands.Create();
         yield return PipelineCommands.Create();
         yield return SignalCommands.Create();
-        yield return ServeCommands.Create();
     }
 }
