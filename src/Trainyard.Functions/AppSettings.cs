@@ -145,7 +145,7 @@ public static class AppSettings
         }
 
         var hub = Get(TaskHub) ?? "trainyard";
-        Trainyard.Storage.Azure.AzureBackendOptions.ValidateTaskHub(hub);
+        Trainyard.Storage.Azure.AzureStorageOptions.ValidateTaskHub(hub);
         var retention = Get(RetentionDays) ?? "30";
         if (!int.TryParse(retention, NumberStyles.None, CultureInfo.InvariantCulture, out var days))
         {
