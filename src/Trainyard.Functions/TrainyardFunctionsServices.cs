@@ -42,20 +42,18 @@ public static class TrainyardFunctionsServices
         services.AddSingleton(TimeProvider.System);
 
         TokenCredential credential = new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = settings.ClientId });
-        var storageOptions = settings.DevelopmentStorage
-            ? AzureBackendOptions.FromConnectionString("UseDevelopmentStorage=true", settings.TaskHub)
-            : AzureBackendOptions.FromAccountUri(new Uri($"https://{settings.StorageAccountName}.blob.core.windows.net/"), credential, settings.TaskHub);
         var blobs = settings.DevelopmentStorage
-            ? new BlobServiceClient("UseDevelopmentStorage=true")
+            ? new BlobServiceClient(AzureStorageOptions.DevelopmentStorage)
             : new BlobServiceClient(new Uri($"https://{settings.StorageAccountName}.blob.core.windows.net/"), credential);
 
-        // Pipeline versions, trigger state and dispatch claims live in the account's Trainyard tables; artifacts in blobs.
-        var backend = new AzureBackend(storageOptions);
-        services.AddSingleton(backend);
-        services.AddSingleton<IPipelineStore>(backend.Store);
-        services.AddSingleton<IKeyValueStore>(backend.Store);
-        services.AddSingleton(backend.Artifacts);
-        services.AddSingleton(sp => new PipelineRegistry(backend.Store, backend.Store, sp.GetRequiredService<TimeProvider>()));
+        // Pipeline versions, trigger state, dispatch claims and artifacts: Trainyard's blob containers of the task hub.
+        // Run state is Durable's own (its task hub's queues, tables and blobs in the same account).
+        var stores = new AzureBlobStores(blobs, settings.TaskHub);
+        services.AddSingleton(stores);
+        services.AddSingleton<IPipelineStore>(stores.Pipelines);
+        services.AddSingleton<IKeyValueStore>(stores.Values);
+        services.AddSingleton(stores.Artifacts);
+        services.AddSingleton(sp => new PipelineRegistry(stores.Pipelines, stores.Values, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(new TriggerOptions { Retention = settings.Retention });
         services.AddSingleton<ServiceHandlers>();
 
@@ -71,7 +69,7 @@ public static class TrainyardFunctionsServices
         else
         {
             var queue = settings.DevelopmentStorage
-                ? new QueueClient("UseDevelopmentStorage=true", FunctionNames.DriftQueue, QueueSignalSink.ClientOptions())
+                ? new QueueClient(AzureStorageOptions.DevelopmentStorage, FunctionNames.DriftQueue, QueueSignalSink.ClientOptions())
                 : new QueueClient(new Uri($"https://{settings.StorageAccountName}.queue.core.windows.net/{FunctionNames.DriftQueue}"), credential, QueueSignalSink.ClientOptions());
             services.AddSingleton<ISignalSink>(new QueueSignalSink(queue));
         }
@@ -102,16 +100,16 @@ public static class TrainyardFunctionsServices
 
             var runner = new AttemptRunner(new AttemptRunnerOptions
             {
-                Artifacts = backend.Artifacts,
-                Claims = backend.Store,
+                Artifacts = stores.Artifacts,
+                Claims = stores.Values,
                 Executors = executors,
                 MissingExecutorHints = batch.Problem is { } problem ? new Dictionary<ExecutorKind, string> { [ExecutorKind.Batch] = problem } : new Dictionary<ExecutorKind, string>(),
-                TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog, time),
+                TaskCache = new StepCache(stores.Values, stores.Artifacts, steps.Catalog, time),
                 Time = time,
                 WorkRoot = settings.WorkDir,
                 LoggerFactory = loggers,
             });
-            return new DurableActivities(runner, backend.Store, steps.Catalog);
+            return new DurableActivities(runner, stores.Pipelines, steps.Catalog);
         });
         return services;
     }
