@@ -106,7 +106,7 @@ public static class AppSettings
     public static IReadOnlyList<AppSetting> All { get; } =
     [
         new(Storage, "Host storage as a connection string: timers, blob and queue triggers, Durable's task hub, and Trainyard's blob containers (registry, trigger state, claims, artifacts). Only UseDevelopmentStorage=true (Azurite) is accepted; in Azure the identity-based AzureWebJobsStorage__* settings are used instead.", "UseDevelopmentStorage=true", SettingReader.Both, SettingPlace.LocalOnly),
-        new(StorageAccountName, "Storage account reached with the app's managed identity (no keys): the host's triggers and task hub, and Trainyard's blob containers.", "", SettingReader.Both, SettingPlace.AzureOnly),
+        new(StorageAccountName, "Storage account reached with the app's managed identity (no keys): the host's triggers and Durable's task hub, and Trainyard's blob containers (artifacts, key-values, pipeline versions).", "", SettingReader.Both, SettingPlace.AzureOnly),
         new(StorageCredential, "managedidentity: the host's storage connection signs in with a managed identity.", "", SettingReader.Host, SettingPlace.AzureOnly),
         new(StorageClientId, "Client id of the user-assigned identity the host's storage connection signs in with.", "", SettingReader.Host, SettingPlace.AzureOnly),
         new(TaskHub, "Durable task hub name (host.json hubName) and prefix of Trainyard's blob containers; 3-24 lower-case letters and digits, starting with a letter.", "trainyard", SettingReader.Both, SettingPlace.Both),
