@@ -16,6 +16,7 @@ namespace Trainyard.Service;
 /// <param name="Path">Blob name within the container.</param>
 /// <param name="ETag">The blob version's ETag (without quotes).</param>
 /// <param name="Uri">The blob's URL, when known.</param>
+/// <param name="Size">The blob's size in bytes, when known.</param>
 public sealed record BlobArrival(string Container, string Path, string ETag, string? Uri, long? Size = null);
 
 /// <summary>What a trigger invocation did: runs started (or found), and lines for the invocation log.</summary>
