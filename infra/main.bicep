@@ -26,7 +26,7 @@ param principalType string = 'User'
 
 @minLength(3)
 @maxLength(24)
-@description('Durable task hub name and prefix of Trainyard tables and containers (3-24 lower-case letters and digits).')
+@description('Durable task hub name and prefix of Trainyard containers (3-24 lower-case letters and digits).')
 param taskHub string = 'trainyard'
 
 @description('Container watched for new data blobs.')

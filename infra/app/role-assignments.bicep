@@ -2,7 +2,7 @@
 //   app identity   -> storage account: Blob Data Owner (includes Blob Data Contributor, which Durable's task hub needs;
 //                     the host needs Owner for AzureWebJobsStorage: blob trigger receipts, leases, keys), Queue Data
 //                     Contributor and Table Data Contributor (Durable's control and work-item queues, instance and
-//                     history tables; Trainyard's tables);
+//                     history tables);
 //                     Batch account: Azure Batch Job Submitter; subscription drift-signals/trainyard: Service Bus
 //                     Data Receiver (DrainServiceBus); topic drift-signals: Data Sender (the drift step); Application
 //                     Insights: Monitoring Metrics Publisher (telemetry with local auth off).
