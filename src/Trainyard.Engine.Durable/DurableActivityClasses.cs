@@ -2,51 +2,49 @@ using Microsoft.DurableTask;
 
 namespace Trainyard.Engine.Durable;
 
-/// <summary>Activity <see cref="DurableNames.RunTask"/>: one attempt (or one poll of a remote attempt).</summary>
-public sealed class RunTaskActivity(IDurableActivities activities) : TaskActivity<RunTaskInput, AttemptReport>
+/// <summary>An activity whose body is one call of <see cref="IDurableActivities"/>.</summary>
+/// <typeparam name="TInput">Input type.</typeparam>
+/// <typeparam name="TOutput">Output type.</typeparam>
+public abstract class DurableActivity<TInput, TOutput> : TaskActivity<TInput, TOutput>
 {
+    private readonly Func<TInput, CancellationToken, Task<TOutput>> _body;
+
+    /// <summary>An activity running <paramref name="body"/>.</summary>
+    private protected DurableActivity(Func<TInput, CancellationToken, Task<TOutput>> body) => _body = body;
+
     /// <inheritdoc />
-    public override Task<AttemptReport> RunAsync(TaskActivityContext context, RunTaskInput input)
+    public override Task<TOutput> RunAsync(TaskActivityContext context, TInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        return activities.RunTaskAsync(input, CancellationToken.None);
+        return _body(input, CancellationToken.None);
     }
+
+    private protected static IDurableActivities Require(IDurableActivities activities)
+        => activities ?? throw new ArgumentNullException(nameof(activities));
+
+    private protected static Func<TInput, CancellationToken, Task<bool>> Done(Func<TInput, CancellationToken, Task> call)
+        => async (input, cancellationToken) =>
+        {
+            await call(input, cancellationToken).ConfigureAwait(false);
+            return true;
+        };
 }
+
+/// <summary>Activity <see cref="DurableNames.RunTask"/>: one attempt (or one poll of a remote attempt).</summary>
+public sealed class RunTaskActivity(IDurableActivities activities)
+    : DurableActivity<RunTaskInput, AttemptReport>(Require(activities).RunTaskAsync);
 
 /// <summary>Activity <see cref="DurableNames.CancelAttempt"/>: sets an attempt's cancel marker, stops remote work.</summary>
-public sealed class CancelAttemptActivity(IDurableActivities activities) : TaskActivity<CancelAttemptInput, bool>
-{
-    /// <inheritdoc />
-    public override async Task<bool> RunAsync(TaskActivityContext context, CancelAttemptInput input)
-    {
-        ArgumentNullException.ThrowIfNull(input);
-        await activities.CancelAttemptAsync(input, CancellationToken.None).ConfigureAwait(false);
-        return true;
-    }
-}
+public sealed class CancelAttemptActivity(IDurableActivities activities)
+    : DurableActivity<CancelAttemptInput, bool>(Done(Require(activities).CancelAttemptAsync));
 
 /// <summary>Activity <see cref="DurableNames.LoadPipeline"/>: the spec text of a pipeline version.</summary>
-public sealed class LoadPipelineActivity(IDurableActivities activities) : TaskActivity<string, string>
-{
-    /// <inheritdoc />
-    public override Task<string> RunAsync(TaskActivityContext context, string input)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(input);
-        return activities.LoadPipelineAsync(input, CancellationToken.None);
-    }
-}
+public sealed class LoadPipelineActivity(IDurableActivities activities)
+    : DurableActivity<string, string>(Require(activities).LoadPipelineAsync);
 
 /// <summary>Activity <see cref="DurableNames.RunFinished"/>: releases what a finished run held remotely.</summary>
-public sealed class RunFinishedActivity(IDurableActivities activities) : TaskActivity<RunFinishedInput, bool>
-{
-    /// <inheritdoc />
-    public override async Task<bool> RunAsync(TaskActivityContext context, RunFinishedInput input)
-    {
-        ArgumentNullException.ThrowIfNull(input);
-        await activities.RunFinishedAsync(input, CancellationToken.None).ConfigureAwait(false);
-        return true;
-    }
-}
+public sealed class RunFinishedActivity(IDurableActivities activities)
+    : DurableActivity<RunFinishedInput, bool>(Done(Require(activities).RunFinishedAsync));
 
 /// <summary>Every orchestrator and activity of the Durable engine by name, so a host registers them in one loop.</summary>
 public static class DurableFunctions

@@ -145,19 +145,17 @@ internal sealed class RunInterpreter
     {
         DurableLog.RunRejected(_ctx.CreateReplaySafeLogger<RunPipelineOrchestration>(), RunId, error);
         var now = Now;
-        var state = new RunState
+
+        // A later generation keeps what the run did so far (the version vanished from the store since it started).
+        var state = (_input.Continuation?.State ?? new RunState
         {
             RunId = RunId,
             PipelineName = _input.PipelineName,
             PipelineHash = _input.PipelineHash,
-            Status = RunStatus.Failed,
-            Error = error,
             Trigger = _input.Trigger,
             RetryOf = _input.RetryOf,
             CreatedAt = now,
-            UpdatedAt = now,
-            FinishedAt = now,
-        };
+        }) with { Status = RunStatus.Failed, Error = error, UpdatedAt = now, FinishedAt = now };
         _ctx.SetCustomStatus(new RunProgress
         {
             Pipeline = _input.PipelineName,
