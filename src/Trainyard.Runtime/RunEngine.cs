@@ -286,6 +286,9 @@ public sealed class RunEngine
         return stored is null ? null : StateOf(stored);
     }
 
+    /// <summary>A stored pipeline version, parsed (cached per process). Throws <see cref="RunRequestException"/> when it is not stored.</summary>
+    public Task<PipelineSpec> GetPipelineSpecAsync(string pipelineHash, CancellationToken cancellationToken) => GetSpecAsync(pipelineHash, cancellationToken);
+
     /// <summary>A run's journal as events, in order.</summary>
     public async Task<IReadOnlyList<RunEvent>> ReadJournalAsync(string runId, CancellationToken cancellationToken)
     {
