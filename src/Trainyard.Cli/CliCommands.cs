@@ -16,5 +16,6 @@ internal static class CliCommands
         yield return PipelineCommands.Create();
         yield return SignalCommands.Create();
         yield return ServeCommands.Create();
+        yield return StatsCommands.Create();
     }
 }

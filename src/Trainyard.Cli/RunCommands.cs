@@ -29,7 +29,7 @@ internal static class RunCommands
     public static IEnumerable<Command> Create() =>
         [RunCommand(), RunsCommand(), StatusCommand(), LogsCommand(), CancelCommand(), ResumeCommand(), RetryCommand(), WorkerCommand()];
 
-    private static Option<string> StoreOption() => new("--store")
+    internal static Option<string> StoreOption() => new("--store")
     {
         Description = "Folder of the embedded store (SQLite file, artifacts, work folders), or azure:UseDevelopmentStorage=true / azure:https://<account>.blob.core.windows.net[;TaskHub=name] for Azure Storage.",
         DefaultValueFactory = _ => CliStore.DefaultFolder,

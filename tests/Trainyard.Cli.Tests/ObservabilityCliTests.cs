@@ -49,4 +49,54 @@ public sealed class ObservabilityCliTests : IDisposable
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("zipkin", result.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Stats_SumsUpThePipelinesRuns_AsTextAndJson()
+    {
+        var file = _cli.WriteFile("flaky.yaml", """
+            name: flaky
+            params:
+              fail: { type: boolean, default: false }
+            steps:
+              - id: prepare
+                uses: sleep
+                with: { duration: 300ms }
+              - id: check
+                needs: [prepare]
+                uses: fail
+                when: ${{ params.fail }}
+              - id: publish
+                needs: [prepare]
+                uses: echo
+            """);
+        Assert.Equal(0, (await _cli.RunAsync(["run", file], Limit)).ExitCode);
+        Assert.Equal(0, (await _cli.RunAsync(["run", file], Limit)).ExitCode);
+        Assert.Equal(1, (await _cli.RunAsync(["run", file, "--param", "fail=true"], Limit)).ExitCode);
+
+        var json = await _cli.RunAsync(["stats", "flaky", "--json"], Limit);
+        var text = await _cli.RunAsync(["stats", "flaky", "--since", "1h"], Limit);
+        var none = await _cli.RunAsync(["stats", "nothing-here"], Limit);
+        var bad = await _cli.RunAsync(["stats", "flaky", "--since", "a while"], Limit);
+
+        Assert.True(json.ExitCode == 0, json.ToString());
+        using var doc = System.Text.Json.JsonDocument.Parse(json.Stdout);
+        var h = doc.RootElement;
+        Assert.Equal(3, h.GetProperty("runs").GetInt32());
+        Assert.Equal(2, h.GetProperty("succeeded").GetInt32());
+        Assert.Equal(1, h.GetProperty("failed").GetInt32());
+        Assert.Equal(0.6667, h.GetProperty("successRate").GetDouble(), 3);
+        Assert.True(h.GetProperty("runP50Seconds").GetDouble() >= 0.3);
+        var steps = h.GetProperty("steps").EnumerateArray().ToList();
+        Assert.Equal("prepare", steps[0].GetProperty("step").GetString()); // the sleep holds every run up
+        Assert.True(steps[0].GetProperty("criticalPathShare").GetDouble() > 0.5, json.Stdout);
+        Assert.Contains("not cached", steps[0].GetProperty("advice").GetString(), StringComparison.Ordinal);
+        Assert.Equal(1, steps.Single(s => s.GetProperty("step").GetString() == "check").GetProperty("failed").GetInt32());
+        Assert.True(text.ExitCode == 0, text.ToString());
+        Assert.Contains("flaky: 3 run(s) in the last 1h: 2 succeeded, 1 failed", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains("would gain most:", text.Stdout, StringComparison.Ordinal);
+        Assert.Equal(0, none.ExitCode);
+        Assert.Contains("no runs of 'nothing-here'", none.Stdout, StringComparison.Ordinal);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--since 'a while' is not a positive duration", bad.Stderr, StringComparison.Ordinal);
+    }
 }
