@@ -17,5 +17,6 @@ internal static class CliCommands
         yield return SignalCommands.Create();
         yield return ServeCommands.Create();
         yield return StatsCommands.Create();
+        yield return UiCommands.Create();
     }
 }
