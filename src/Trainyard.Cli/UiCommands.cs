@@ -38,6 +38,8 @@ internal static class UiCommands
             var output = CliOutput.For(parse, json: false);
             return await RunCommands.Guarded(output, async () =>
             {
+                using var stop = new GracefulStop(ct);
+                ct = stop.Token;
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
                 var catalog = new RunCatalog(cli.Engine);
                 DashboardServer server;

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trainyard.Core.Engine;
 using Trainyard.Execution.Registry;
@@ -83,6 +84,8 @@ public sealed class DashboardServer : IAsyncDisposable
         }
 
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, options.Port));
+        // The host process owns Ctrl+C and SIGTERM (the CLI cancels its token); the web host must not swallow them.
+        builder.Services.AddSingleton<IHostLifetime, HostOwnedLifetime>();
         builder.WebHost.UseSetting(WebHostDefaults.SuppressStatusMessagesKey, "true");
         var app = builder.Build();
         var server = new DashboardServer(app, token);
@@ -114,8 +117,12 @@ public sealed class DashboardServer : IAsyncDisposable
         return server;
     }
 
-    /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled.</summary>
-    public Task WaitAsync(CancellationToken cancellationToken) => Task.Delay(Timeout.Infinite, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+    /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled or the web host stops.</summary>
+    public async Task WaitAsync(CancellationToken cancellationToken)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _app.Lifetime.ApplicationStopping);
+        await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -153,6 +160,14 @@ public sealed class DashboardServer : IAsyncDisposable
     }
 }
 
+/// <summary>A host lifetime that leaves process signals to the process that hosts the dashboard.</summary>
+internal sealed class HostOwnedLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
 /// <summary>The routes: pages, the JSON API and the embedded static files.</summary>
 internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
 {
@@ -169,6 +184,7 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
         app.MapGet("/pipelines/{name}", async (string name, HttpContext c) => await Html(c, await PipelinePageAsync(name, c.RequestAborted)));
         app.MapGet("/models", async (HttpContext c) => await Html(c, await ModelsPageAsync(c.RequestAborted)));
         app.MapGet("/static/{file}", (string file, HttpContext c) => Static(c, file));
+        app.MapGet("/favicon.ico", (HttpContext c) => { c.Response.StatusCode = StatusCodes.Status204NoContent; return Task.CompletedTask; });
 
         app.MapGet("/api/runs", ApiListRunsAsync);
         app.MapGet("/api/runs/{id}", async (string id, HttpContext c) => await ApiAsync(c, async ct =>
