@@ -99,4 +99,83 @@ public sealed class ObservabilityCliTests : IDisposable
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("--since 'a while' is not a positive duration", bad.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Ui_PrintsItsTokenedUrlFirst_ServesTheRuns_RefusesNoToken_AndStopsOnSigterm()
+    {
+        Assert.Equal(0, (await _cli.RunAsync(["run", Diamond("shown")], Limit)).ExitCode);
+        var ui = _cli.Start(["ui", "--port", "0"]);
+        var url = await WaitForLineAsync(ui, @"^trainyard ui: (?<url>http://127\.0\.0\.1:\d+/\?token=[0-9a-f]+)$");
+        var firstHttpLine = ui.Stdout.Split('\n').First(l => l.Contains("http://", StringComparison.Ordinal));
+        using var http = new HttpClient { Timeout = Limit };
+        using var cookieless = new HttpClient(new SocketsHttpHandler { UseCookies = false }) { Timeout = Limit };
+        var page = await http.GetAsync(url);
+        var withCookie = await http.GetAsync(new Uri(new Uri(url), "/api/runs"));
+        var bare = await cookieless.GetAsync(new Uri(new Uri(url), "/api/runs"));
+        ui.Terminate();
+        var exit = await ui.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Contains(url, firstHttpLine, StringComparison.Ordinal);
+        Assert.Equal(System.Net.HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("shown-", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(System.Net.HttpStatusCode.OK, withCookie.StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, bare.StatusCode);
+        Assert.True(exit.ExitCode == 0, exit.ToString());
+    }
+
+    [Fact]
+    public async Task Run_WithNotify_DeliversTheSignedWebhookBeforeItExits()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        using var listener = new System.Net.HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        listener.Start();
+        var received = Task.Run(async () =>
+        {
+            var context = await listener.GetContextAsync();
+            using var reader = new StreamReader(context.Request.InputStream);
+            var body = await reader.ReadToEndAsync();
+            var signature = context.Request.Headers["X-Trainyard-Signature"];
+            var timestamp = context.Request.Headers["X-Trainyard-Timestamp"];
+            context.Response.StatusCode = 200;
+            context.Response.Close();
+            return (body, signature, timestamp);
+        });
+        var file = _cli.WriteFile("alerting.yaml", $$"""
+            name: alerting
+            notify:
+              - url: http://127.0.0.1:{{port}}/hook
+                secretFrom: TY_TEST_WEBHOOK_SECRET
+            steps:
+              - id: boom
+                uses: fail
+            """);
+
+        var result = await _cli.RunAsync(["run", file], Limit, new Dictionary<string, string> { ["TY_TEST_WEBHOOK_SECRET"] = "cli-secret" });
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.True(received.IsCompleted, "the webhook was not delivered before the command exited");
+        var (body, signature, timestamp) = await received;
+        Assert.Contains("\"event\":\"run-failed\"", body, StringComparison.Ordinal);
+        Assert.Equal(Trainyard.Notifications.WebhookSender.Sign("cli-secret", timestamp!, body), signature);
+    }
+
+    private static async Task<string> WaitForLineAsync(CliChild child, string pattern, string group = "url")
+    {
+        var regex = new System.Text.RegularExpressions.Regex(pattern, System.Text.RegularExpressions.RegexOptions.Multiline);
+        using var cts = new CancellationTokenSource(Limit);
+        while (true)
+        {
+            if (regex.Match(child.Stdout) is { Success: true } m)
+            {
+                return m.Groups[group].Value;
+            }
+
+            Assert.False(child.Process.HasExited, "exited early:\n" + child.Stdout);
+            await Task.Delay(100, cts.Token);
+        }
+    }
 }
