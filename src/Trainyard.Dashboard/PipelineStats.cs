@@ -79,7 +79,7 @@ public sealed record StepHealth
     /// <summary>95th percentile task duration, seconds.</summary>
     public double? P95Seconds { get; init; }
 
-    /// <summary>Share of succeeded runs' wall time this step spent on the critical path (0..1).</summary>
+    /// <summary>Share of succeeded runs' wall time this step held the critical path (0..1; a foreach step: first item start to last item end).</summary>
     public double CriticalPathShare { get; init; }
 
     /// <summary>What would shorten runs most, for steps that hold up runs; null otherwise.</summary>
@@ -117,7 +117,10 @@ public static class PipelineStats
             criticalTotal += ((r.FinishedAt ?? r.UpdatedAt) - r.CreatedAt).TotalSeconds;
             foreach (var t in CriticalPath(spec, r))
             {
-                critical[t.StepId] = critical.GetValueOrDefault(t.StepId) + Seconds(t);
+                // A foreach step holds the run up from its first item's start to its last item's end (items may queue).
+                var items = t.ItemIndex is null ? [] : r.Tasks.Values.Where(i => i.StepId == t.StepId && i.ItemIndex is not null && i.StartedAt is not null && i.FinishedAt is not null).ToList();
+                var held = items.Count == 0 ? Seconds(t) : (items.Max(i => i.FinishedAt!.Value) - items.Min(i => i.StartedAt!.Value)).TotalSeconds;
+                critical[t.StepId] = critical.GetValueOrDefault(t.StepId) + held;
             }
         }
 
