@@ -7,7 +7,7 @@ namespace Trainyard.Dashboard;
 /// <summary>
 /// Who may talk to the dashboard, checked on every request before anything else (docs/observability.md, "Dashboard"):
 /// the Host header must be 127.0.0.1:PORT or localhost:PORT (else 421: DNS rebinding), the access token must come as
-/// `?token=` (then kept in an HttpOnly SameSite=Strict cookie), the cookie, or `Authorization: Bearer` (else 401), and
+/// `?token=` (then kept in an HttpOnly SameSite=Strict cookie and removed from the URL by a redirect), the cookie, or `Authorization: Bearer` (else 401), and
 /// state-changing requests must be JSON (a form post from another site cannot be). No CORS headers are ever sent, so
 /// other origins cannot read answers. The one place a shared loopback-listener policy plugs in.
 /// </summary>
@@ -18,7 +18,7 @@ internal sealed class DashboardAccess(string token, Func<int> port)
 
     private readonly byte[] _token = Encoding.UTF8.GetBytes(token);
 
-    /// <summary>Null when the request may go on; otherwise the refusal (status and message).</summary>
+    /// <summary>Null when the request may go on; otherwise the refusal (status and message), or a 303 whose message is the Location.</summary>
     public (int Status, string Message)? Check(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -42,6 +42,13 @@ internal sealed class DashboardAccess(string token, Func<int> port)
         if (fromQuery.Length > 0)
         {
             context.Response.Cookies.Append(CookieName, fromQuery, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/", IsEssential = true });
+            if (HttpMethods.IsGet(request.Method))
+            {
+                // Once the cookie holds it, take the token out of the address bar and the browser history.
+                var rest = request.Query.Where(q => q.Key != "token").Select(q => Uri.EscapeDataString(q.Key) + "=" + Uri.EscapeDataString(q.Value.ToString()));
+                var query = string.Join("&", rest);
+                return (StatusCodes.Status303SeeOther, request.PathBase + request.Path + (query.Length > 0 ? "?" + query : ""));
+            }
         }
 
         if (HttpMethods.IsPost(request.Method) && !(request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) ?? false))

@@ -99,6 +99,13 @@ public sealed class DashboardServer : IAsyncDisposable
             context.Response.Headers["Referrer-Policy"] = "no-referrer";
             if (access.Check(context) is { } refused)
             {
+                if (refused.Status == StatusCodes.Status303SeeOther)
+                {
+                    context.Response.StatusCode = refused.Status;
+                    context.Response.Headers.Location = refused.Message;
+                    return;
+                }
+
                 context.Response.StatusCode = refused.Status;
                 await WriteJsonAsync(context, new JsonObject { ["code"] = refused.Status == 421 ? "misdirected" : refused.Status == 401 ? "unauthorized" : "refused", ["message"] = refused.Message, ["field"] = null });
                 return;

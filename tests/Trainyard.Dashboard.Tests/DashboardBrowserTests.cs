@@ -25,6 +25,7 @@ public sealed class DashboardBrowserTests(DashboardHarness h, ITestOutputHelper 
 
         var page = await h.PageAsync();
         await page.WaitForSelectorAsync($"tr[data-run='{failed.RunId}']");
+        Assert.Equal(h.Url("/"), page.Url); // the token went into the cookie and out of the address bar
         await DashboardHarness.ShotAsync(page, "runs-list");
 
         Assert.Equal("succeeded", await page.GetAttributeAsync($"tr[data-run='{ok.RunId}']", "data-status"));
@@ -79,7 +80,7 @@ public sealed class DashboardBrowserTests(DashboardHarness h, ITestOutputHelper 
     [Fact]
     public async Task ARunningPipeline_ChangesItsNodeStatesLive_WithoutAReload()
     {
-        var request = DashboardHarness.WithText(Request("live", [Step("a", "echo"), Step("b", "sleep", new { duration = "2s" }, "a"), Step("c", "echo", null, "b")]));
+        var request = DashboardHarness.WithText(Request("live", [Step("a", "echo"), Step("b", "sleep", new { duration = "4s" }, "a"), Step("c", "echo", null, "b")]));
         var run = await h.RunAsync(request, wait: false);
 
         var page = await h.PageAsync($"/runs/{run.RunId}");
@@ -161,7 +162,7 @@ public sealed class DashboardBrowserTests(DashboardHarness h, ITestOutputHelper 
     [Fact]
     public async Task WithoutTheToken_401_WithAForeignHost_421_AndNoCorsHeaders()
     {
-        using var http = new HttpClient(new SocketsHttpHandler { UseCookies = false }) { Timeout = DashboardHarness.Bound };
+        using var http = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false }) { Timeout = DashboardHarness.Bound };
 
         using var bare = await http.GetAsync(h.Url("/api/runs"));
         using var wrong = await http.SendAsync(new HttpRequestMessage(HttpMethod.Get, h.Url("/")) { Headers = { { "Authorization", "Bearer not-the-token" } } });
@@ -169,7 +170,7 @@ public sealed class DashboardBrowserTests(DashboardHarness h, ITestOutputHelper 
         using var byName = await http.SendAsync(new HttpRequestMessage(HttpMethod.Get, h.Url("/api/runs")) { Headers = { Host = $"localhost:{h.Server.Port}", Authorization = new("Bearer", h.Server.Token) } });
         using var preflight = await http.SendAsync(new HttpRequestMessage(HttpMethod.Options, h.Url("/api/runs")) { Headers = { { "Origin", "https://attacker.example" }, { "Access-Control-Request-Method", "POST" }, { "Authorization", "Bearer " + h.Server.Token } } });
         using var form = await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, h.Url("/api/runs/x/cancel")) { Headers = { { "Authorization", "Bearer " + h.Server.Token } }, Content = new FormUrlEncodedContent([]) });
-        using var first = await http.GetAsync(h.Server.Url);
+        using var first = await http.GetAsync(h.Url("/runs/x?token=" + h.Server.Token + "&tab=log"));
 
         Assert.Equal(HttpStatusCode.Unauthorized, bare.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
@@ -178,6 +179,8 @@ public sealed class DashboardBrowserTests(DashboardHarness h, ITestOutputHelper 
         Assert.NotEqual(HttpStatusCode.OK, preflight.StatusCode);
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, form.StatusCode);
         Assert.All(new[] { bare, foreign, byName, preflight, first }, r => Assert.False(r.Headers.Contains("Access-Control-Allow-Origin")));
+        Assert.Equal(HttpStatusCode.SeeOther, first.StatusCode); // the token leaves the address bar
+        Assert.Equal("/runs/x?tab=log", first.Headers.Location?.OriginalString);
         var cookie = Assert.Single(first.Headers.GetValues("Set-Cookie"));
         Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
