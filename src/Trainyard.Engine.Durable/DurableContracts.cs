@@ -70,6 +70,26 @@ public sealed record RunContinuation
 
     /// <summary>How many generations came before this one.</summary>
     public int Generation { get; init; }
+
+    /// <summary>
+    /// Attempts the decider dispatched that the previous generation held back (its history had reached its bound);
+    /// this generation sends them first, in this order.
+    /// </summary>
+    public IReadOnlyList<TaskWorkItem> Held { get; init; } = [];
+}
+
+/// <summary>Input of <see cref="DurableNames.RunTaskChunk"/>: attempts of one large fan-out, run together.</summary>
+public sealed record RunTaskChunkInput
+{
+    /// <summary>The attempts (remote ones run as <see cref="DurableNames.RunRemoteTask"/> sub-orchestrations).</summary>
+    public required IReadOnlyList<TaskWorkItem> Works { get; init; }
+}
+
+/// <summary>Output of <see cref="DurableNames.RunTaskChunk"/>.</summary>
+public sealed record RunTaskChunkOutput
+{
+    /// <summary>One report per attempt, in the order of <see cref="RunTaskChunkInput.Works"/>.</summary>
+    public required IReadOnlyList<AttemptReport> Reports { get; init; }
 }
 
 /// <summary>Output of <see cref="DurableNames.RunPipeline"/>.</summary>

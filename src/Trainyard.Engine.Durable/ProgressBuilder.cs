@@ -1,0 +1,130 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Trainyard.Core.Engine;
+using Trainyard.Core.Spec;
+using TaskStatus = Trainyard.Core.Engine.TaskStatus;
+
+namespace Trainyard.Engine.Durable;
+
+/// <summary>Builds a run's <see cref="RunProgress"/> (the custom status, kept far below Durable's 16 KB).</summary>
+internal sealed class ProgressBuilder
+{
+    public const int MaxListed = 20;
+    public const int MaxErrorChars = 300;
+    private const int MaxRunErrorChars = 2000;
+
+    private readonly RunPipelineInput _input;
+    private readonly IReadOnlyList<(string StepId, IReadOnlyList<string> Events)> _waits;
+
+    public ProgressBuilder(PipelineSpec spec, RunPipelineInput input)
+    {
+        _input = input;
+        _waits = [.. spec.Steps.Select(s => (s.Id, EventNames(s.When))).Where(w => w.Item2.Count > 0)];
+    }
+
+    public static string TriggerKind(RunPipelineInput input) => input.RetryOf is not null ? "retry" : input.Trigger.Kind;
+
+    public static string Truncate(string text, int max) => text.Length <= max ? text : text[..(max - 3)] + "...";
+
+    /// <summary>The progress of <paramref name="state"/>.</summary>
+    public RunProgress Build(RunState state, int generation)
+    {
+        var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var running = new List<string>();
+        var failed = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, t) in state.Tasks)
+        {
+            var status = JsonNamingPolicy.CamelCase.ConvertName(t.Status.ToString());
+            counts[status] = counts.GetValueOrDefault(status) + 1;
+            if (t.InFlight && running.Count < MaxListed)
+            {
+                running.Add(key);
+            }
+            else if (t.Status == TaskStatus.Failed && failed.Count < MaxListed)
+            {
+                failed[key] = Truncate(t.Message ?? "failed", MaxErrorChars);
+            }
+        }
+
+        var waiting = new SortedSet<string>(StringComparer.Ordinal);
+        if (state.Status == RunStatus.Running)
+        {
+            foreach (var (stepId, events) in _waits)
+            {
+                if (state.Tasks.TryGetValue(stepId, out var t) && t.Status == TaskStatus.Pending)
+                {
+                    waiting.UnionWith(events.Where(e => !state.RaisedEvents.ContainsKey(e)));
+                }
+            }
+        }
+
+        return new RunProgress
+        {
+            Pipeline = _input.PipelineName,
+            Version = _input.PipelineHash,
+            Status = state.Status,
+            Trigger = TriggerKind(_input),
+            Counts = counts,
+            Total = state.Tasks.Count,
+            Running = running,
+            Failed = failed,
+            Error = state.Error is null ? null : Truncate(state.Error, MaxRunErrorChars),
+            Waiting = [.. waiting.Take(MaxListed)],
+            Generation = generation,
+        };
+    }
+
+    // Names after "events." in a `when` expression: the external events a step waits for (approvals).
+    private static IReadOnlyList<string> EventNames(string? when)
+    {
+        if (string.IsNullOrEmpty(when))
+        {
+            return [];
+        }
+
+        const string Prefix = "events.";
+        var names = new List<string>();
+        for (int i = when.IndexOf(Prefix, StringComparison.Ordinal); i >= 0; i = when.IndexOf(Prefix, i + 1, StringComparison.Ordinal))
+        {
+            if (i > 0 && (char.IsLetterOrDigit(when[i - 1]) || when[i - 1] is '_' or '.'))
+            {
+                continue;
+            }
+
+            int start = i + Prefix.Length;
+            int end = start;
+            while (end < when.Length && (char.IsLetterOrDigit(when[end]) || when[end] is '_' or '-'))
+            {
+                end++;
+            }
+
+            if (end > start)
+            {
+                names.Add(when[start..end]);
+            }
+        }
+
+        return names;
+    }
+}
+
+/// <summary>
+/// The custom status of a running RunPipeline: serialized as the <see cref="RunProgress"/> of the run's state at the end
+/// of each episode. Durable keeps only the status an episode ends with, and an episode that sets none clears it (one
+/// whose only event wakes nothing, such as a replaced alarm firing): set once, it is right in every episode, computed
+/// once per episode rather than after every event.
+/// </summary>
+[JsonConverter(typeof(Converter))]
+internal sealed class LiveProgress(Func<RunProgress> current)
+{
+    public RunProgress Current() => current();
+
+    private sealed class Converter : JsonConverter<LiveProgress>
+    {
+        public override LiveProgress Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+            => throw new NotSupportedException("the custom status is read as a RunProgress");
+
+        public override void Write(Utf8JsonWriter writer, LiveProgress value, JsonSerializerOptions options)
+            => JsonSerializer.Serialize(writer, value.Current(), options);
+    }
+}

@@ -1,0 +1,1 @@
+[assembly: TestFramework("Trainyard.Testing.AzuriteTestFramework", "Trainyard.Testing")]
