@@ -16,6 +16,7 @@ using Trainyard.Core.Engine;
 using Trainyard.Execution.Registry;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
+using Trainyard.Service;
 using Trainyard.Steps.Ml;
 
 namespace Trainyard.Dashboard;
@@ -180,6 +181,7 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
 {
     private static readonly Assembly Self = typeof(DashboardSite).Assembly;
     private readonly RunEngine _engine = catalog.Engine;
+    private readonly ApiHandler _api = new(new PipelineRegistry(catalog.Engine.Backend.Store, catalog.Engine.Backend.Store), new EngineRunControl(catalog.Engine, time), time);
 
     public void Map(WebApplication app)
     {
@@ -193,46 +195,12 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
         app.MapGet("/static/{file}", (string file, HttpContext c) => Static(c, file));
         app.MapGet("/favicon.ico", (HttpContext c) => { c.Response.StatusCode = StatusCodes.Status204NoContent; return Task.CompletedTask; });
 
-        app.MapGet("/api/runs", ApiListRunsAsync);
-        app.MapGet("/api/runs/{id}", async (string id, HttpContext c) => await ApiAsync(c, async ct =>
-            (200, JsonSerializer.SerializeToNode(await _engine.GetRunAsync(id, ct) ?? throw UnknownRun(id), EngineJson.Options))));
+        // The Function App's HTTP API (Trainyard.Service.ApiHandler) over this store: same routes, same shapes.
+        app.Map("/api/{**path}", ServiceApiAsync);
         app.MapGet("/api/runs/{id}/timeline", async (string id, HttpContext c) => await ApiAsync(c, async ct =>
         {
-            _ = await _engine.GetRunAsync(id, ct) ?? throw UnknownRun(id);
+            _ = await _engine.GetRunAsync(id, ct) ?? throw new DashboardApiException(404, "unknown_run", $"no run with id '{id}'; list runs with GET /api/runs", "runId");
             return (200, new JsonObject { ["runId"] = id, ["attempts"] = JsonSerializer.SerializeToNode(RunTimeline.Of(await _engine.ReadJournalAsync(id, ct)), EngineJson.Options) });
-        }));
-        app.MapPost("/api/runs/{id}/cancel", async (string id, HttpContext c) => await ApiAsync(c, async ct =>
-        {
-            var body = await BodyAsync(c, ct);
-            var reason = body?["reason"]?.GetValueKind() == JsonValueKind.String ? body["reason"]!.GetValue<string>() : "cancelled through the API";
-            _ = await _engine.GetRunAsync(id, ct) ?? throw UnknownRun(id);
-            await _engine.CancelRunAsync(id, reason, ct);
-            return (202, new JsonObject { ["runId"] = id, ["cancelRequested"] = true });
-        }));
-        app.MapPost("/api/runs/{id}/retry", async (string id, HttpContext c) => await ApiAsync(c, async ct =>
-        {
-            _ = await _engine.GetRunAsync(id, ct) ?? throw UnknownRun(id);
-            try
-            {
-                return (201, new JsonObject { ["runId"] = await _engine.RetryRunAsync(id, ct), ["retryOf"] = id });
-            }
-            catch (RunRequestException e)
-            {
-                throw new DashboardApiException(409, "not_retryable", e.Message, "runId");
-            }
-        }));
-        app.MapPost("/api/runs/{id}/events/{name}", async (string id, string name, HttpContext c) => await ApiAsync(c, async ct =>
-        {
-            var payload = await BodyAsync(c, ct) ?? new JsonObject();
-            _ = await _engine.GetRunAsync(id, ct) ?? throw UnknownRun(id);
-            var eventId = "ui-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(id + "\n" + name + "\n" + payload.ToJsonString())))[..32];
-            await _engine.RaiseEventAsync(id, name, JsonSerializer.SerializeToElement(payload), ct, eventId);
-            return (202, new JsonObject { ["runId"] = id, ["event"] = name, ["eventId"] = eventId });
-        }));
-        app.MapGet("/api/pipelines", async (HttpContext c) => await ApiAsync(c, async ct =>
-        {
-            var list = await PipelineListAsync(ct);
-            return (200, new JsonObject { ["pipelines"] = new JsonArray([.. list.Select(p => (JsonNode)new JsonObject { ["name"] = p.Name, ["versions"] = p.Versions, ["active"] = p.Active, ["latest"] = p.Latest })]) });
         }));
         app.MapGet("/api/pipelines/{name}/health", async (string name, HttpContext c) => await ApiAsync(c, async ct =>
             (200, JsonSerializer.SerializeToNode(await catalog.HealthAsync(name, time.GetUtcNow().AddDays(-30), ct), EngineJson.Options))));
@@ -352,22 +320,28 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
         return Pages.Models(models);
     }
 
-    private async Task ApiListRunsAsync(HttpContext c) => await ApiAsync(c, async ct =>
+    private async Task ServiceApiAsync(HttpContext c)
     {
-        var limit = 100;
-        if (c.Request.Query["limit"].ToString() is { Length: > 0 } l && (!int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 1000))
+        if (c.Request.ContentLength > ApiHandler.MaxBodyBytes)
         {
-            throw new DashboardApiException(400, "invalid_query", "'limit' must be a whole number from 1 to 1000", "limit");
+            c.Response.StatusCode = 413;
+            await DashboardServer.WriteJsonAsync(c, ApiResponse.BodyTooLarge().Body);
+            return;
         }
 
-        var list = await _engine.Backend.Store.ListRunsAsync(new RunQuery
-        {
-            PipelineName = c.Request.Query["pipeline"].ToString() is { Length: > 0 } pn ? pn : null,
-            Status = c.Request.Query["status"].ToString() is { Length: > 0 } st ? st : null,
-            Limit = limit,
-        }, ct);
-        return (200, new JsonObject { ["runs"] = new JsonArray([.. list.Select(s => JsonSerializer.SerializeToNode(s, EngineJson.Options))]) });
-    });
+        using var reader = new StreamReader(c.Request.Body);
+        var buffer = new char[ApiHandler.MaxBodyBytes + 1];
+        var read = await reader.ReadBlockAsync(buffer, c.RequestAborted);
+        var request = new ApiRequest(
+            c.Request.Method.ToUpperInvariant(),
+            c.Request.Path.Value!["/api".Length..].Trim('/'),
+            c.Request.Query.ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.Ordinal),
+            c.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+            new string(buffer, 0, read));
+        var answer = await _api.HandleAsync(request, c.RequestAborted);
+        c.Response.StatusCode = answer.StatusCode;
+        await DashboardServer.WriteJsonAsync(c, answer.Body);
+    }
 
     private static async Task ApiAsync(HttpContext c, Func<CancellationToken, Task<(int Status, JsonNode? Body)>> handler)
     {
@@ -390,37 +364,7 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
         await DashboardServer.WriteJsonAsync(c, body);
     }
 
-    private static async Task<JsonObject?> BodyAsync(HttpContext c, CancellationToken ct)
-    {
-        const int max = 64 * 1024;
-        using var reader = new StreamReader(c.Request.Body);
-        var buffer = new char[max + 1];
-        var read = await reader.ReadBlockAsync(buffer, ct);
-        if (read > max)
-        {
-            throw new DashboardApiException(413, "body_too_large", $"the request body is larger than {max / 1024} KiB", "body");
-        }
-
-        var text = new string(buffer, 0, read);
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return null;
-        }
-
-        try
-        {
-            return JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { MaxDepth = 32 }) as JsonObject
-                ?? throw new DashboardApiException(400, "invalid_json", "the request body must be a JSON object", "body");
-        }
-        catch (JsonException e)
-        {
-            throw new DashboardApiException(400, "invalid_json", $"the request body is not valid JSON: {e.Message}", "body");
-        }
-    }
-
     private static JsonObject Error(string code, string message, string? field) => new() { ["code"] = code, ["message"] = message, ["field"] = field };
-
-    private static DashboardApiException UnknownRun(string id) => new(404, "unknown_run", $"no run with id '{id}'; list runs with GET /api/runs", "runId");
 
     private static Task Html(HttpContext c, string html)
     {

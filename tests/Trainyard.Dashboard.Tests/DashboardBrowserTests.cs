@@ -213,6 +213,30 @@ public sealed class DashboardBrowserTests(DashboardHarness h, ITestOutputHelper 
         await h.FinalAsync(retried.RootElement.GetProperty("runId").GetString()!);
     }
 
+    [Fact]
+    public async Task Api_IsTheFunctionAppsApiHandler_PushStartAndEventsGoThroughTheEmbeddedEngine()
+    {
+        using var http = new HttpClient { Timeout = DashboardHarness.Bound };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", h.Server.Token);
+        var yaml = "name: pushed\nsteps:\n  - id: hello\n    uses: echo\n    with: { message: hi }\n";
+
+        using var push = await http.PostAsync(h.Url("/api/pipelines?source=pushed.yaml"), new StringContent(yaml, null, "application/json"));
+        using var start = await http.PostAsync(h.Url("/api/pipelines/pushed/runs"), new StringContent("{\"runId\":\"pushed-1\"}", null, "application/json"));
+        using var again = await http.PostAsync(h.Url("/api/pipelines/pushed/runs"), new StringContent("{\"runId\":\"pushed-1\"}", null, "application/json"));
+        var final = await h.FinalAsync("pushed-1");
+        using var late = await http.PostAsync(h.Url("/api/runs/pushed-1/events/approve"), new StringContent("{}", null, "application/json"));
+        using var badSpec = await http.PostAsync(h.Url("/api/pipelines"), new StringContent("name: x\nsteps: 3\n", null, "application/json"));
+
+        Assert.Equal(HttpStatusCode.Created, push.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, start.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode); // the same run id starts one run
+        Assert.Equal(RunStatus.Succeeded, final.Status);
+        Assert.Equal(HttpStatusCode.Conflict, late.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, badSpec.StatusCode);
+        using var error = JsonDocument.Parse(await badSpec.Content.ReadAsStringAsync());
+        Assert.Equal("invalid_spec", error.RootElement.GetProperty("code").GetString());
+    }
+
     private void AssertNoScriptErrors()
     {
         lock (h.ScriptErrors)
