@@ -105,11 +105,11 @@ public static class AppSettings
     /// <summary>Every setting, in documentation order.</summary>
     public static IReadOnlyList<AppSetting> All { get; } =
     [
-        new(Storage, "Host storage as a connection string: timers, blob and queue triggers, Durable's task hub, and Trainyard's registry, trigger state and artifacts. Only UseDevelopmentStorage=true (Azurite) is accepted; in Azure the identity-based AzureWebJobsStorage__* settings are used instead.", "UseDevelopmentStorage=true", SettingReader.Both, SettingPlace.LocalOnly),
-        new(StorageAccountName, "Storage account reached with the app's managed identity (no keys): the host's triggers and task hub, and Trainyard's blobs and tables.", "", SettingReader.Both, SettingPlace.AzureOnly),
+        new(Storage, "Host storage as a connection string: timers, blob and queue triggers, Durable's task hub, and Trainyard's blob containers (registry, trigger state, claims, artifacts). Only UseDevelopmentStorage=true (Azurite) is accepted; in Azure the identity-based AzureWebJobsStorage__* settings are used instead.", "UseDevelopmentStorage=true", SettingReader.Both, SettingPlace.LocalOnly),
+        new(StorageAccountName, "Storage account reached with the app's managed identity (no keys): the host's triggers and Durable's task hub, and Trainyard's blob containers (artifacts, key-values, pipeline versions).", "", SettingReader.Both, SettingPlace.AzureOnly),
         new(StorageCredential, "managedidentity: the host's storage connection signs in with a managed identity.", "", SettingReader.Host, SettingPlace.AzureOnly),
         new(StorageClientId, "Client id of the user-assigned identity the host's storage connection signs in with.", "", SettingReader.Host, SettingPlace.AzureOnly),
-        new(TaskHub, "Durable task hub name (host.json hubName) and prefix of Trainyard's containers and tables; 3-24 lower-case letters and digits, starting with a letter.", "trainyard", SettingReader.Both, SettingPlace.Both),
+        new(TaskHub, "Durable task hub name (host.json hubName) and prefix of Trainyard's blob containers; 3-24 lower-case letters and digits, starting with a letter.", "trainyard", SettingReader.Both, SettingPlace.Both),
         new(DataContainer, "Blob container whose new blobs OnBlobArrived receives (through Event Grid); pipelines' blob triggers match paths in it.", "data", SettingReader.Both, SettingPlace.Both),
         new(WorkDir, "Scratch folder for task attempts (empty: a folder under the system temp directory).", "", SettingReader.App, SettingPlace.Both),
         new(RetentionDays, "Days a finished run stays in the task hub before OnSchedule purges it (0: never).", "30", SettingReader.App, SettingPlace.Both),

@@ -43,11 +43,11 @@ public static class TrainyardFunctionsServices
 
         TokenCredential credential = new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = settings.ClientId });
         var blobs = settings.DevelopmentStorage
-            ? new BlobServiceClient("UseDevelopmentStorage=true")
+            ? new BlobServiceClient(AzureStorageOptions.DevelopmentStorage)
             : new BlobServiceClient(new Uri($"https://{settings.StorageAccountName}.blob.core.windows.net/"), credential);
 
-        // Pipeline versions, trigger state, dispatch claims and artifacts live in Trainyard's blob containers of the
-        // account ({hub}-pipelines, {hub}-values, {hub}-artifacts); the run state is Durable's task hub.
+        // Pipeline versions, trigger state, dispatch claims and artifacts: Trainyard's blob containers of the task hub.
+        // Run state is Durable's own (its task hub's queues, tables and blobs in the same account).
         var stores = new AzureBlobStores(blobs, settings.TaskHub);
         services.AddSingleton(stores);
         services.AddSingleton<IPipelineStore>(stores.Pipelines);
@@ -69,7 +69,7 @@ public static class TrainyardFunctionsServices
         else
         {
             var queue = settings.DevelopmentStorage
-                ? new QueueClient("UseDevelopmentStorage=true", FunctionNames.DriftQueue, QueueSignalSink.ClientOptions())
+                ? new QueueClient(AzureStorageOptions.DevelopmentStorage, FunctionNames.DriftQueue, QueueSignalSink.ClientOptions())
                 : new QueueClient(new Uri($"https://{settings.StorageAccountName}.queue.core.windows.net/{FunctionNames.DriftQueue}"), credential, QueueSignalSink.ClientOptions());
             services.AddSingleton<ISignalSink>(new QueueSignalSink(queue));
         }

@@ -38,11 +38,13 @@ public sealed partial class TriggerFunctions(ServiceHandlers service, DriftSubsc
     {
         ArgumentNullException.ThrowIfNull(blob);
         string etag;
+        long size;
         try
         {
-            // Only the properties: the content is the pipeline's to read, not the trigger's.
+            // Only the properties: the content is the pipeline's to read (the ingest step, pinned to this ETag).
             var properties = await blob.GetPropertiesAsync(cancellationToken: context.CancellationToken);
             etag = properties.Value.ETag.ToString().Trim('"');
+            size = properties.Value.ContentLength;
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
@@ -50,7 +52,7 @@ public sealed partial class TriggerFunctions(ServiceHandlers service, DriftSubsc
             return;
         }
 
-        var arrival = new BlobArrival(blob.BlobContainerName, blob.Name, etag, blob.Uri.GetLeftPart(UriPartial.Path));
+        var arrival = new BlobArrival(blob.BlobContainerName, blob.Name, etag, blob.Uri.GetLeftPart(UriPartial.Path), size);
         Finish(FunctionNames.OnBlobArrived, await service.Triggers(client).OnBlobAsync(arrival, context.CancellationToken));
     }
 

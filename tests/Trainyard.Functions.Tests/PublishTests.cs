@@ -24,6 +24,7 @@ public sealed class PublishTests(PublishedApp app) : IClassFixture<PublishedApp>
     {
         string[] expected =
         [
+            DurableNames.RunPipeline, DurableNames.RunRemoteTask, DurableNames.RunTaskChunk,
             DurableNames.RunTask, DurableNames.CancelAttempt, DurableNames.LoadPipeline, DurableNames.RunFinished,
             FunctionNames.OnSchedule, FunctionNames.OnBlobArrived, FunctionNames.OnDriftSignal, FunctionNames.DrainServiceBus,
             .. ApiFunctions,
@@ -36,6 +37,13 @@ public sealed class PublishTests(PublishedApp app) : IClassFixture<PublishedApp>
             Assert.Equal("Trainyard.Functions.dll", f["scriptFile"]!.GetValue<string>());
         });
     }
+
+    [Theory]
+    [InlineData(DurableNames.RunPipeline)]
+    [InlineData(DurableNames.RunRemoteTask)]
+    [InlineData(DurableNames.RunTaskChunk)]
+    public void Orchestrators_HaveAnOrchestrationTrigger(string name) =>
+        Assert.Equal("orchestrationTrigger", Trigger(name)["type"]!.GetValue<string>());
 
     [Theory]
     [InlineData(DurableNames.RunTask)]

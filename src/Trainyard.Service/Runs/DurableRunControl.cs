@@ -88,7 +88,9 @@ public sealed partial class DurableRunControl : IRunControl
         }
 
         var metadata = await _client.GetInstanceAsync(runId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
-        return metadata is null ? null : ToInfo(metadata, withState: true);
+
+        // Sub-orchestrations (remote attempts, fan-out chunks) are engine internals, not runs.
+        return metadata is null || metadata.Name != DurableNames.RunPipeline ? null : ToInfo(metadata, withState: true);
     }
 
     /// <inheritdoc />

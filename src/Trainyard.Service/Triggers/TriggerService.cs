@@ -16,7 +16,8 @@ namespace Trainyard.Service;
 /// <param name="Path">Blob name within the container.</param>
 /// <param name="ETag">The blob version's ETag (without quotes).</param>
 /// <param name="Uri">The blob's URL, when known.</param>
-public sealed record BlobArrival(string Container, string Path, string ETag, string? Uri);
+/// <param name="Size">The blob's size in bytes, when known.</param>
+public sealed record BlobArrival(string Container, string Path, string ETag, string? Uri, long? Size = null);
 
 /// <summary>What a trigger invocation did: runs started (or found), and lines for the invocation log.</summary>
 public sealed class TriggerReport
@@ -172,6 +173,8 @@ public sealed partial class TriggerService
                     ["name"] = blob.Path[(blob.Path.LastIndexOf('/') + 1)..],
                     ["etag"] = blob.ETag,
                     ["uri"] = blob.Uri,
+                    ["url"] = blob.Uri,
+                    ["size"] = blob.Size,
                 };
                 foreach (var (k, v) in captures)
                 {
