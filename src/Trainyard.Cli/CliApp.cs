@@ -17,6 +17,8 @@ internal static class CliApp
             root.Subcommands.Add(command);
         }
 
+        root.Options.Add(CliTelemetry.TraceOption);
+
         return root;
     }
 
@@ -25,6 +27,7 @@ internal static class CliApp
     {
         var parseResult = CreateRoot().Parse(args);
         var config = new InvocationConfiguration { Output = output, Error = error };
+        using var telemetry = parseResult.Errors.Count == 0 ? CliTelemetry.Start(parseResult.GetValue(CliTelemetry.TraceOption)) : null;
         int code = await parseResult.InvokeAsync(config, cancellationToken);
         return parseResult.Errors.Count > 0 ? UsageError : code;
     }

@@ -14,5 +14,7 @@ internal static class CliCommands
         yield return PurgeCommands.Create();
         yield return PipelineCommands.Create();
         yield return SignalCommands.Create();
+        yield return StatsCommands.Create();
+        yield return UiCommands.Create();
     }
 }

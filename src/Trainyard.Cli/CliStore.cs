@@ -10,6 +10,7 @@ using Trainyard.Storage.Sqlite;
 using Trainyard.Execution.Contracts;
 using Trainyard.Execution.Data;
 using Trainyard.Execution;
+using Trainyard.Notifications;
 
 namespace Trainyard.Cli;
 
@@ -27,13 +28,23 @@ internal sealed class CliStore : IAsyncDisposable
 
     private readonly TimeSpan? _lease;
 
-    private CliStore(string folder, IBackend backend, RunEngine engine, TimeSpan? lease)
+    private readonly WebhookSender _webhooks;
+
+    private CliStore(string folder, IBackend backend, RunEngine engine, TimeSpan? lease, WebhookSender webhooks, WebhookNotifier alerts)
     {
         Folder = folder;
         Backend = backend;
         Engine = engine;
         _lease = lease;
+        _webhooks = webhooks;
+        Alerts = alerts;
     }
+
+    /// <summary>How long a command waits at exit for `notify:` webhooks still being sent.</summary>
+    public static readonly TimeSpan WebhookFlushLimit = TimeSpan.FromSeconds(15);
+
+    /// <summary>The `notify:` webhooks of runs in this store.</summary>
+    public WebhookNotifier Alerts { get; }
 
     /// <summary>The store folder (full path).</summary>
     public string Folder { get; }
@@ -76,7 +87,13 @@ internal sealed class CliStore : IAsyncDisposable
             options = options with { ClaimDuration = l };
         }
 
-        return Task.FromResult(new CliStore(full, backend, new RunEngine(backend, options), lease));
+        // The notifier loads the finished run through the engine it is a part of.
+        RunEngine? engine = null;
+        var webhooks = new WebhookSender();
+        var alerts = new WebhookNotifier(webhooks, async (runId, ct) =>
+            engine is not null && await engine.GetRunAsync(runId, ct) is { } run ? new RunWithSpec(run, await engine.GetPipelineSpecAsync(run.PipelineHash, ct)) : null);
+        engine = new RunEngine(backend, options with { Notifiers = [alerts] });
+        return Task.FromResult(new CliStore(full, backend, engine, lease, webhooks, alerts));
     }
 
     /// <summary>Services of the built-in steps: the local data root `ingest` reads (TRAINYARD_DATA_ROOT, else ./data).</summary>
@@ -157,5 +174,11 @@ internal sealed class CliStore : IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => Backend.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        // Webhooks of runs that just finished go out before the command exits (bounded: a dead receiver never hangs it).
+        await _webhooks.FlushAsync(WebhookFlushLimit);
+        await _webhooks.DisposeAsync();
+        await Backend.DisposeAsync();
+    }
 }

@@ -29,7 +29,7 @@ internal static class RunCommands
     public static IEnumerable<Command> Create() =>
         [RunCommand(), RunsCommand(), StatusCommand(), LogsCommand(), CancelCommand(), ResumeCommand(), RetryCommand(), WorkerCommand()];
 
-    private static Option<string> StoreOption() => new("--store")
+    internal static Option<string> StoreOption() => new("--store")
     {
         Description = "Folder of the embedded store (SQLite file, artifacts, work folders). Runs in Azure are Durable Functions orchestrations: use the Function App's HTTP API.",
         DefaultValueFactory = _ => CliStore.DefaultFolder,

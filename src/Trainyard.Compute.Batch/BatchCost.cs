@@ -1,6 +1,5 @@
-using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Text.Json;
+using Trainyard.Execution.Telemetry;
 
 namespace Trainyard.Compute.Batch;
 
@@ -19,14 +18,6 @@ public static class BatchCost
 
     /// <summary>Output name holding a task's node seconds.</summary>
     public const string NodeSecondsOutput = "batch_node_seconds";
-
-    /// <summary>Meter name for OpenTelemetry / dotnet-counters.</summary>
-    public const string MeterName = "Trainyard.Compute.Batch";
-
-    private static readonly Meter Meter = new(MeterName);
-    private static readonly Counter<double> CostCounter = Meter.CreateCounter<double>("trainyard.batch.cost", "USD", "Estimated Azure Batch node cost of completed tasks.");
-    private static readonly Histogram<double> NodeSeconds = Meter.CreateHistogram<double>("trainyard.batch.task.node_time", "s", "Node time of completed Azure Batch tasks.");
-    private static readonly Counter<long> Requeues = Meter.CreateCounter<long>("trainyard.batch.task.requeues", "{requeue}", "Times Batch requeued a task (Spot pre-emption, node loss).");
 
     /// <summary>Estimated cost of <paramref name="nodeTime"/> on <paramref name="poolId"/>.</summary>
     public static double Estimate(IReadOnlyDictionary<string, double> prices, string poolId, TimeSpan nodeTime)
@@ -61,17 +52,7 @@ public static class BatchCost
     }
 
     internal static void Record(string poolId, string pipeline, TimeSpan nodeTime, double costUsd)
-    {
-        var tags = new TagList { { "pool", poolId }, { "pipeline", pipeline } };
-        NodeSeconds.Record(nodeTime.TotalSeconds, tags);
-        CostCounter.Add(costUsd, tags);
-    }
+        => TrainyardTelemetry.RecordBatchTask(poolId, pipeline, nodeTime, costUsd);
 
-    internal static void RecordRequeue(string poolId, int count)
-    {
-        if (count > 0)
-        {
-            Requeues.Add(count, new KeyValuePair<string, object?>("pool", poolId));
-        }
-    }
+    internal static void RecordRequeue(string poolId, int count) => TrainyardTelemetry.RecordBatchRequeues(poolId, count);
 }

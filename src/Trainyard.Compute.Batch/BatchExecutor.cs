@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -8,6 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Execution.Contracts;
+using Trainyard.Execution.Telemetry;
 
 namespace Trainyard.Compute.Batch;
 
@@ -86,6 +88,10 @@ public sealed partial class BatchExecutor : IRemoteTaskExecutor
         state ??= new BatchPollState(BatchIds.ForRun(_options.JobIdPrefix, work.RunId, pool), BatchIds.ForDispatch(work.DispatchId), pool, 0, 0);
 
         cancellationToken.ThrowIfCancellationRequested();
+        // The attempt's span (AttemptRunner) is current here: say which Batch job and task it is.
+        Activity.Current?.SetTag(TrainyardTelemetry.Tags.BatchJob, state.JobId);
+        Activity.Current?.SetTag(TrainyardTelemetry.Tags.BatchTask, state.TaskId);
+        Activity.Current?.SetTag(TrainyardTelemetry.Tags.BatchPool, state.Pool);
         return state.Poll == 0
             ? await StartAsync(context, state, cancellationToken).ConfigureAwait(false)
             : await PollAsync(context, state, cancellationToken).ConfigureAwait(false);

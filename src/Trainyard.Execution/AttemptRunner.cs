@@ -7,6 +7,7 @@ using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Execution.Builtins;
 using Trainyard.Execution.Contracts;
+using Trainyard.Execution.Telemetry;
 
 namespace Trainyard.Execution;
 
@@ -204,7 +205,22 @@ public sealed class AttemptRunner
         ArgumentNullException.ThrowIfNull(work);
         ArgumentNullException.ThrowIfNull(claim);
         var log = new TaskLog(_o.MaxLogChars);
-        var run = await RunExecutorAsync(work, resumeState, claim, log, cancellationToken).ConfigureAwait(false);
+        var started = _o.Time.GetTimestamp();
+        var span = TrainyardTelemetry.StartAttempt(work);
+        AttemptExecution run;
+        try
+        {
+            run = await RunExecutorAsync(work, resumeState, claim, log, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The host is stopping: the attempt is handed on, not finished; its span says so.
+            span?.SetTag(TrainyardTelemetry.Tags.Outcome, "handed_over");
+            span?.Dispose();
+            throw;
+        }
+
+        TrainyardTelemetry.EndAttempt(span, work, run.Outcome, run.TimedOut, _o.Time.GetElapsedTime(started));
         if (log.Length > 0)
         {
             using var logData = new MemoryStream(Encoding.UTF8.GetBytes(log.ToString()));
@@ -274,10 +290,14 @@ public sealed class AttemptRunner
             return new(new TaskOutcome.Failed($"No {Lower(work.Executor)} executor is registered in this host ({_o.WorkerId}; it has {known}): {hint}.", Retryable: false), false);
         }
 
-        if (_o.TaskCache is { } cache && work.Cache?.Enabled == true
-            && await cache.TryGetAsync(work, ct).ConfigureAwait(false) is { } hit)
+        if (_o.TaskCache is { } cache && work.Cache?.Enabled == true)
         {
-            return new(new TaskOutcome.Succeeded(hit with { Cached = true }), false);
+            var hit = await cache.TryGetAsync(work, ct).ConfigureAwait(false);
+            TrainyardTelemetry.RecordCacheLookup(work, hit is not null);
+            if (hit is not null)
+            {
+                return new(new TaskOutcome.Succeeded(hit with { Cached = true }), false);
+            }
         }
 
         var dir = Path.Combine(_o.WorkRoot, work.RunId, work.TaskKey, work.DispatchId);

@@ -120,8 +120,8 @@ public static class AppSettings
         new(BatchNodeIdentityId, "Resource id of the user-assigned identity attached to the Batch pools.", "", SettingReader.App, SettingPlace.Both),
         new(BatchDefaultPool, "Batch pool used when a step names none in resources.pool.", "", SettingReader.App, SettingPlace.Both),
         new(BatchPoolPrices, "Estimated USD per node-hour by pool, \"gpu=0.526;cpu=0.096\", for run cost reports.", "", SettingReader.App, SettingPlace.Both),
-        new(AppInsightsConnectionString, "Application Insights connection string: where the host sends logs, traces and metrics. Unset locally: no telemetry.", "", SettingReader.Host, SettingPlace.AzureOnly),
-        new(AppInsightsAuthentication, "ClientId=<identity client id>;Authorization=AAD: the host sends telemetry with the managed identity (local auth is off on the component).", "", SettingReader.Host, SettingPlace.AzureOnly),
+        new(AppInsightsConnectionString, "Application Insights connection string: where the host sends logs, traces and metrics, and the worker Trainyard's spans and metrics (docs/observability.md). Unset locally: no telemetry.", "", SettingReader.Both, SettingPlace.AzureOnly),
+        new(AppInsightsAuthentication, "ClientId=<identity client id>;Authorization=AAD: the host and the worker send telemetry with the managed identity (local auth is off on the component).", "", SettingReader.Both, SettingPlace.AzureOnly),
         new(WorkerRuntime, "Worker runtime: dotnet-isolated. Flex Consumption sets it in the site config (functionAppConfig.runtime) instead.", "dotnet-isolated", SettingReader.Host, SettingPlace.LocalOnly),
     ];
 

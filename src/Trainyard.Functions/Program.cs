@@ -5,4 +5,5 @@ using Trainyard.Functions;
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
 builder.Services.AddTrainyardFunctions(name => builder.Configuration[name]);
+builder.Services.AddTrainyardTelemetry(name => builder.Configuration[name]);
 builder.Build().Run();

@@ -11,6 +11,7 @@ using Trainyard.Execution.Builtins;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Execution.Contracts;
 using Trainyard.Execution;
+using Trainyard.Execution.Telemetry;
 
 namespace Trainyard.Runtime;
 
@@ -285,6 +286,9 @@ public sealed class RunEngine
         return stored is null ? null : StateOf(stored);
     }
 
+    /// <summary>A stored pipeline version, parsed (cached per process). Throws <see cref="RunRequestException"/> when it is not stored.</summary>
+    public Task<PipelineSpec> GetPipelineSpecAsync(string pipelineHash, CancellationToken cancellationToken) => GetSpecAsync(pipelineHash, cancellationToken);
+
     /// <summary>A run's journal as events, in order.</summary>
     public async Task<IReadOnlyList<RunEvent>> ReadJournalAsync(string runId, CancellationToken cancellationToken)
     {
@@ -421,6 +425,11 @@ public sealed class RunEngine
         {
             await _runner.StopRemoteAsync(work, message.ResumeState is not null, cancellationToken).ConfigureAwait(false);
             return (new WorkResult(WorkResultKind.Skipped, "cancelled"), null, claim);
+        }
+
+        if (message is { Poll: 0, DispatchedAt: { } dispatched })
+        {
+            TrainyardTelemetry.RecordDispatchLatency(work, _o.Time.GetUtcNow() - dispatched);
         }
 
         var (outcome, timedOut) = await _runner.ExecuteAsync(work, message.ResumeState, claim, cancellationToken).ConfigureAwait(false);
@@ -720,7 +729,7 @@ public sealed class RunEngine
             {
                 if (commands[i] is DispatchTask { Work.Executor: ExecutorKind.Builtin } d && (_o.InlineFilter?.Invoke(d.Work) ?? true) && _inlineInFlight.TryAdd(outbox[i].Id, 0))
                 {
-                    (inline ??= []).Add((outbox[i], new WorkMessage(d.Work)));
+                    (inline ??= []).Add((outbox[i], new WorkMessage(d.Work) { DispatchedAt = _o.Time.GetUtcNow() }));
                 }
             }
         }
@@ -1029,6 +1038,11 @@ public sealed class RunEngine
         foreach (var n in notify)
         {
             EngineLog.RunFinished(_log, n.RunId, Lower(n.Status));
+            if (await GetRunAsync(n.RunId, ct).ConfigureAwait(false) is { } finished)
+            {
+                TrainyardTelemetry.RecordRunFinished(finished);
+            }
+
             // Not cut short by a stopping worker (its own budget bounds it): a host that stops right after the run
             // ended would otherwise leave the run's remote jobs running until the notification is re-sent.
             await ReleaseRemoteAsync(n, CancellationToken.None).ConfigureAwait(false);
@@ -1065,7 +1079,7 @@ public sealed class RunEngine
 
     private OutboxItem ToOutbox(RunCommand command) => command switch
     {
-        DispatchTask d => new OutboxItem(d.CommandId, OutboxTarget.Work, JsonSerializer.Serialize(new WorkMessage(d.Work), EngineJson.Options), null),
+        DispatchTask d => new OutboxItem(d.CommandId, OutboxTarget.Work, JsonSerializer.Serialize(new WorkMessage(d.Work) { DispatchedAt = _o.Time.GetUtcNow() }, EngineJson.Options), null),
         ScheduleTimer t => new OutboxItem(t.CommandId, OutboxTarget.Control,
             JsonSerializer.Serialize(new ControlMessage(t.RunId, new TimerFired(t.TimerId) { EventId = t.CommandId, At = t.FireAt }), EngineJson.Options), t.FireAt),
         CancelTask c => new OutboxItem(c.CommandId, OutboxTarget.Cancel, JsonSerializer.Serialize<RunCommand>(c, EngineJson.Options), null),

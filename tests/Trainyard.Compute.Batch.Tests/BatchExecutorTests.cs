@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.Json;
+using Trainyard.Execution.Telemetry;
 using Trainyard.Compute.Batch;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
@@ -352,7 +353,7 @@ public sealed class BatchExecutorTests
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == BatchCost.MeterName && instrument.Name == "trainyard.batch.cost")
+            if (instrument.Meter.Name == TrainyardTelemetry.Name && instrument.Name == "trainyard.batch.cost")
             {
                 l.EnableMeasurementEvents(instrument);
             }
@@ -361,7 +362,7 @@ public sealed class BatchExecutorTests
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == "pipeline" && (string?)tag.Value == "churn")
+                if (tag.Key == TrainyardTelemetry.Tags.Pipeline && (string?)tag.Value == "churn")
                 {
                     Interlocked.Exchange(ref recorded, value);
                 }

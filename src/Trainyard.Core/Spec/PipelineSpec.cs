@@ -29,6 +29,9 @@ public sealed record PipelineSpec
     /// <summary>The steps, in file order.</summary>
     public IReadOnlyList<StepSpec> Steps { get; init; } = [];
 
+    /// <summary>Webhooks told about this pipeline's runs (`notify:`).</summary>
+    public IReadOnlyList<NotifySpec> Notify { get; init; } = [];
+
     /// <summary>Lower-case hex SHA-256 of the spec's source text; the pipeline version.</summary>
     public string ContentHash { get; init; } = "";
 
@@ -224,6 +227,9 @@ public sealed record StepSpec
     /// <summary>What failure does to the run.</summary>
     public OnFailure OnFailure { get; init; } = OnFailure.FailRun;
 
+    /// <summary>Webhooks told about this step (`notify:` on the step).</summary>
+    public IReadOnlyList<NotifySpec> Notify { get; init; } = [];
+
     /// <summary>Where the step was declared.</summary>
     public SourceLocation? Location { get; init; }
 }
@@ -297,6 +303,78 @@ public sealed record CacheSpec
 
     /// <summary>Oldest cached result that may be reused (null: any age).</summary>
     public TimeSpan? MaxAge { get; init; }
+}
+
+/// <summary>Something a `notify:` webhook can be told about.</summary>
+public enum NotifyEvent
+{
+    /// <summary>`run-failed`: a run failed (pipeline level).</summary>
+    RunFailed,
+    /// <summary>`run-succeeded`: a run succeeded (pipeline level).</summary>
+    RunSucceeded,
+    /// <summary>`run-stuck`: a run is still running after `stuckAfter` (pipeline level).</summary>
+    RunStuck,
+    /// <summary>`step-failed`: a task of the step failed for good.</summary>
+    StepFailed,
+    /// <summary>`quality-gate-failed`: a `quality-gate` step failed or reported passed: false.</summary>
+    QualityGateFailed,
+    /// <summary>`drift-detected`: a `drift` step reported drifted: true.</summary>
+    DriftDetected,
+}
+
+/// <summary>
+/// One `notify:` entry: a webhook and the events it is told about. The URL may be named by a configuration setting
+/// (`urlFrom`) because Slack and Teams webhook URLs carry their token; the signing secret is always configuration.
+/// </summary>
+public sealed record NotifySpec
+{
+    /// <summary>Webhook URL (https, or http to a loopback address), or null when <see cref="UrlFrom"/> names it.</summary>
+    public string? Url { get; init; }
+
+    /// <summary>Name of the environment variable / app setting holding the URL.</summary>
+    public string? UrlFrom { get; init; }
+
+    /// <summary>Events sent (the defaults depend on the level; see <see cref="NotifyEvents"/>).</summary>
+    public IReadOnlyList<NotifyEvent>? On { get; init; }
+
+    /// <summary>Name of the environment variable / app setting holding the HMAC-SHA256 signing secret.</summary>
+    public string? SecretFrom { get; init; }
+
+    /// <summary>For `run-stuck`: how long a run may run before it counts as stuck.</summary>
+    public TimeSpan? StuckAfter { get; init; }
+
+    /// <summary>Where it was declared.</summary>
+    public SourceLocation? Location { get; init; }
+}
+
+/// <summary>Event names and defaults of <see cref="NotifySpec"/>.</summary>
+public static class NotifyEvents
+{
+    /// <summary>YAML spelling of each event.</summary>
+    public static IReadOnlyList<(string Name, NotifyEvent Value)> Names { get; } =
+    [
+        ("run-failed", NotifyEvent.RunFailed), ("run-succeeded", NotifyEvent.RunSucceeded), ("run-stuck", NotifyEvent.RunStuck),
+        ("step-failed", NotifyEvent.StepFailed), ("quality-gate-failed", NotifyEvent.QualityGateFailed), ("drift-detected", NotifyEvent.DriftDetected),
+    ];
+
+    /// <summary>Events of a pipeline-level entry without `on`.</summary>
+    public static IReadOnlyList<NotifyEvent> PipelineDefault { get; } = [NotifyEvent.RunFailed, NotifyEvent.QualityGateFailed, NotifyEvent.DriftDetected, NotifyEvent.RunStuck];
+
+    /// <summary>Events of a step-level entry without `on`.</summary>
+    public static IReadOnlyList<NotifyEvent> StepDefault { get; } = [NotifyEvent.StepFailed, NotifyEvent.QualityGateFailed, NotifyEvent.DriftDetected];
+
+    /// <summary>Events a step-level entry may ask for.</summary>
+    public static IReadOnlyList<NotifyEvent> StepLevel { get; } = StepDefault;
+
+    /// <summary>The YAML spelling of <paramref name="value"/>.</summary>
+    public static string NameOf(NotifyEvent value) => Names.First(n => n.Value == value).Name;
+
+    /// <summary>The events an entry is told about at its level.</summary>
+    public static IReadOnlyList<NotifyEvent> Effective(NotifySpec notify, bool stepLevel)
+    {
+        ArgumentNullException.ThrowIfNull(notify);
+        return notify.On ?? (stepLevel ? StepDefault : PipelineDefault);
+    }
 }
 
 /// <summary>A declared step output.</summary>

@@ -7,7 +7,7 @@ namespace Trainyard.Core.Spec;
 public static class SpecFields
 {
     /// <summary>Top level of a pipeline file.</summary>
-    public static IReadOnlyList<string> Pipeline { get; } = ["name", "description", "params", "triggers", "defaults", "maxParallel", "timeout", "steps"];
+    public static IReadOnlyList<string> Pipeline { get; } = ["name", "description", "params", "triggers", "defaults", "maxParallel", "timeout", "steps", "notify"];
 
     /// <summary>One declared param.</summary>
     public static IReadOnlyList<string> Param { get; } = ["type", "default", "required", "description"];
@@ -32,7 +32,7 @@ public static class SpecFields
 
     /// <summary>One step.</summary>
     public static IReadOnlyList<string> Step { get; } =
-        ["id", "needs", "uses", "run", "with", "when", "foreach", "retry", "timeout", "executor", "resources", "cache", "outputs", "onFailure"];
+        ["id", "needs", "uses", "run", "with", "when", "foreach", "retry", "timeout", "executor", "resources", "cache", "outputs", "onFailure", "notify"];
 
     /// <summary>A step's `run`.</summary>
     public static IReadOnlyList<string> Run { get; } = ["command", "image", "env"];
@@ -52,6 +52,9 @@ public static class SpecFields
     /// <summary>One declared output in its long form.</summary>
     public static IReadOnlyList<string> Output { get; } = ["name", "description"];
 
+    /// <summary>One `notify:` entry (pipeline or step level).</summary>
+    public static IReadOnlyList<string> Notify { get; } = ["url", "urlFrom", "on", "secretFrom", "stuckAfter"];
+
     /// <summary>All of the above by schema `$defs` name.</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<string>> ByDefinition { get; } = new Dictionary<string, IReadOnlyList<string>>
     {
@@ -69,6 +72,7 @@ public static class SpecFields
         ["resources"] = Resources,
         ["cache"] = Cache,
         ["output"] = Output,
+        ["notify"] = Notify,
     };
 
     /// <summary>Fields of `run.*` available to expressions.</summary>

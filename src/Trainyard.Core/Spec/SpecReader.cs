@@ -46,6 +46,7 @@ internal sealed partial class SpecReader(string file, List<Diagnostic> diagnosti
             MaxParallel = Opt(f, "maxParallel") is { } mp ? Int(mp, "maxParallel") : null,
             Timeout = Opt(f, "timeout") is { } to ? Dur(to, "timeout") : null,
             Steps = Require(f, map, "steps", "", "add a `steps:` list with at least one step") is { } s ? ReadSteps(s) : [],
+            Notify = Opt(f, "notify") is { } nt ? ReadNotify(nt, "notify") : [],
             Source = file,
         };
         return spec;
@@ -290,6 +291,7 @@ internal sealed partial class SpecReader(string file, List<Diagnostic> diagnosti
             Cache = Opt(f, "cache") is { } ca ? ReadCache(ca, path + ".cache") : null,
             Outputs = Opt(f, "outputs") is { } o ? ReadOutputs(o, path + ".outputs") : [],
             OnFailure = Opt(f, "onFailure") is { } of ? Enum(of, path + ".onFailure", OnFailures) ?? OnFailure.FailRun : OnFailure.FailRun,
+            Notify = Opt(f, "notify") is { } nt ? ReadNotify(nt, path + ".notify") : [],
             Location = Loc(map),
         };
     }
@@ -438,6 +440,51 @@ internal sealed partial class SpecReader(string file, List<Diagnostic> diagnosti
             Enabled = Opt(f, "enabled") is not { } e || (Bool(e, path + ".enabled") ?? true),
             MaxAge = Opt(f, "maxAge") is { } ma ? Dur(ma, path + ".maxAge") : null,
         };
+    }
+
+    private List<NotifySpec> ReadNotify(YNode node, string path)
+    {
+        var result = new List<NotifySpec>();
+        if (AsSeq(node, path, "a list of webhooks, each such as `- url: https://...` with optional `on:`, `secretFrom:` and `stuckAfter:`") is not { } seq)
+        {
+            return result;
+        }
+
+        var events = NotifyEvents.Names.ToArray();
+        for (int i = 0; i < seq.Items.Count; i++)
+        {
+            string p = $"{path}[{i}]";
+            if (AsMap(seq.Items[i], p, "a mapping with `url:` or `urlFrom:`, and optional `on:`, `secretFrom:`, `stuckAfter:`") is not { } map)
+            {
+                continue;
+            }
+
+            var f = Fields(map, p, SpecFields.Notify);
+            List<NotifyEvent>? on = null;
+            if (Opt(f, "on") is { } onNode && AsSeq(onNode, p + ".on", "a list of events such as `[run-failed, drift-detected]`") is { } onSeq)
+            {
+                on = [];
+                for (int j = 0; j < onSeq.Items.Count; j++)
+                {
+                    if (Enum(onSeq.Items[j], $"{p}.on[{j}]", events) is { } e && !on.Contains(e))
+                    {
+                        on.Add(e);
+                    }
+                }
+            }
+
+            result.Add(new NotifySpec
+            {
+                Url = Opt(f, "url") is { } u ? Str(u, p + ".url") : null,
+                UrlFrom = Opt(f, "urlFrom") is { } uf ? Str(uf, p + ".urlFrom") : null,
+                On = on,
+                SecretFrom = Opt(f, "secretFrom") is { } sf ? Str(sf, p + ".secretFrom") : null,
+                StuckAfter = Opt(f, "stuckAfter") is { } sa ? Dur(sa, p + ".stuckAfter") : null,
+                Location = Loc(map),
+            });
+        }
+
+        return result;
     }
 
     private List<OutputSpec> ReadOutputs(YNode node, string path)

@@ -22,6 +22,9 @@ public static partial class PipelineValidator
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_-]{0,62}$", RegexOptions.CultureInvariant)]
     public static partial Regex NamePattern();
 
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,127}$", RegexOptions.CultureInvariant)]
+    private static partial Regex SettingPattern();
+
     [GeneratedRegex("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", RegexOptions.CultureInvariant)]
     private static partial Regex ContainerPattern();
 
@@ -68,8 +71,76 @@ public static partial class PipelineValidator
             CheckDefaults();
             CheckSteps();
             CheckTriggers();
+            CheckNotify(spec.Notify, "notify", null);
+            for (int i = 0; i < spec.Steps.Count; i++)
+            {
+                CheckNotify(spec.Steps[i].Notify, $"steps[{i}].notify", spec.Steps[i].Id.Length > 0 ? spec.Steps[i].Id : null);
+            }
+
             Warnings();
         }
+
+        // ---- notify ---------------------------------------------------------------------------------------------------
+
+        private void CheckNotify(IReadOnlyList<NotifySpec> entries, string path, string? stepId)
+        {
+            var stepLevel = path.StartsWith("steps", StringComparison.Ordinal);
+            for (int i = 0; i < entries.Count; i++)
+            {
+                var n = entries[i];
+                string p = $"{path}[{i}]";
+                if ((n.Url is null) == (n.UrlFrom is null))
+                {
+                    Error(n.Url is null ? DiagnosticCodes.MissingField : DiagnosticCodes.InvalidValue, p, stepId,
+                        n.Url is null ? "a notify entry needs `url:` or `urlFrom:`" : "a notify entry has either `url:` or `urlFrom:`, not both",
+                        "write `url: https://...`, or `urlFrom: SETTING_NAME` to read the URL from configuration (Slack and Teams URLs carry their token: keep those out of the file)");
+                }
+
+                if (n.Url is { } url && !WebhookUrlAllowed(url))
+                {
+                    Error(DiagnosticCodes.InvalidValue, p + ".url", stepId, $"'{url}' is not a webhook URL Trainyard sends to",
+                        "use an absolute https:// URL (http:// only to 127.0.0.1, [::1] or localhost), without user name or password");
+                }
+
+                SettingName(n.UrlFrom, p + ".urlFrom", stepId);
+                SettingName(n.SecretFrom, p + ".secretFrom", stepId);
+                Positive(n.StuckAfter, p + ".stuckAfter", stepId);
+                var on = NotifyEvents.Effective(n, stepLevel);
+                if (stepLevel)
+                {
+                    foreach (var e in on.Where(e => !NotifyEvents.StepLevel.Contains(e)))
+                    {
+                        Error(DiagnosticCodes.InvalidValue, p + ".on", stepId, $"'{NotifyEvents.NameOf(e)}' is a run event; a step's notify can send {string.Join(", ", NotifyEvents.StepLevel.Select(NotifyEvents.NameOf))}",
+                            "move this entry to the pipeline's top-level `notify:`");
+                    }
+
+                    if (n.StuckAfter is not null)
+                    {
+                        Error(DiagnosticCodes.InvalidValue, p + ".stuckAfter", stepId, "`stuckAfter` belongs to a pipeline-level notify entry (runs get stuck, not steps)", "move it to the top-level `notify:`");
+                    }
+                }
+                else if (n.StuckAfter is null && n.On is not null && n.On.Contains(NotifyEvent.RunStuck))
+                {
+                    Error(DiagnosticCodes.MissingField, p + ".stuckAfter", stepId, "`run-stuck` needs `stuckAfter:` (how long a run may run)", "add `stuckAfter: 2h` (or whatever is too long for this pipeline)");
+                }
+                else if (n.StuckAfter is not null && !on.Contains(NotifyEvent.RunStuck))
+                {
+                    Warning(DiagnosticCodes.NoEffect, p + ".stuckAfter", stepId, "`stuckAfter` is set but `on` does not list run-stuck", "add run-stuck to `on`, or remove `stuckAfter`");
+                }
+            }
+        }
+
+        private void SettingName(string? name, string path, string? stepId)
+        {
+            if (name is not null && !SettingPattern().IsMatch(name))
+            {
+                Error(DiagnosticCodes.InvalidValue, path, stepId, $"'{name}' is not a setting name", "name an environment variable / app setting such as ALERTS_WEBHOOK_SECRET (letters, digits and '_'); the value itself never goes into the file");
+            }
+        }
+
+        private static bool WebhookUrlAllowed(string url)
+            => Uri.TryCreate(url, UriKind.Absolute, out var u) && u.UserInfo.Length == 0
+                && (u.Scheme == Uri.UriSchemeHttps || (u.Scheme == Uri.UriSchemeHttp && (u.IsLoopback || u.Host == "localhost")));
 
         // ---- params, defaults, triggers ---------------------------------------------------------------------------
 

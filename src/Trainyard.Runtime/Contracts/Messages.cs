@@ -16,4 +16,7 @@ public sealed record WorkMessage(TaskWorkItem Work)
 
     /// <summary>Poll count for remote tasks (drives backoff).</summary>
     public int Poll { get; init; }
+
+    /// <summary>When the commit that dispatched the attempt built this message (dispatch latency); null from older hosts.</summary>
+    public DateTimeOffset? DispatchedAt { get; init; }
 }

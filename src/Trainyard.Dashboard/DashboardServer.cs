@@ -1,0 +1,399 @@
+using System.Globalization;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Trainyard.Core.Engine;
+using Trainyard.Execution.Registry;
+using Trainyard.Runtime;
+using Trainyard.Runtime.Contracts;
+using Trainyard.Service;
+using Trainyard.Steps.Ml;
+
+namespace Trainyard.Dashboard;
+
+/// <summary>Settings of a <see cref="DashboardServer"/>.</summary>
+public sealed record DashboardOptions
+{
+    /// <summary>The engine over the store whose runs are shown (and cancelled, retried, approved).</summary>
+    public required RunEngine Engine { get; init; }
+
+    /// <summary>TCP port on 127.0.0.1; 0 picks a free one.</summary>
+    public int Port { get; init; }
+
+    /// <summary>Access token; null makes a random one.</summary>
+    public string? Token { get; init; }
+
+    /// <summary>Clock.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Where host logs go (never stdout: its first http:// line is the URL for the user).</summary>
+    public ILoggerProvider? LoggerProvider { get; init; }
+
+    /// <summary>How often the `run-stuck` sweep runs (null: never).</summary>
+    public TimeSpan? StuckSweepEvery { get; init; }
+
+    /// <summary>The sweep itself (the notifications' run-stuck check), given the running runs.</summary>
+    public Func<IReadOnlyList<RunState>, CancellationToken, Task>? StuckSweep { get; init; }
+}
+
+/// <summary>
+/// The web dashboard (`trainyard ui`): server-rendered pages and a JSON API under /api/ with the Function App API's
+/// shapes, on 127.0.0.1 only, behind <see cref="DashboardAccess"/>. Static files are embedded in this assembly.
+/// </summary>
+public sealed class DashboardServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _sweep = Task.CompletedTask;
+
+    private DashboardServer(WebApplication app, string token)
+    {
+        _app = app;
+        Token = token;
+    }
+
+    /// <summary>The access token.</summary>
+    public string Token { get; }
+
+    /// <summary>The port it listens on.</summary>
+    public int Port { get; private set; }
+
+    /// <summary>The URL to open: `http://127.0.0.1:PORT/?token=TOKEN`.</summary>
+    public Uri Url => new($"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/?token={Token}");
+
+    /// <summary>Starts listening.</summary>
+    public static async Task<DashboardServer> StartAsync(DashboardOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.Port, nameof(options));
+        var token = options.Token ?? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        if (options.LoggerProvider is { } lp)
+        {
+            builder.Logging.AddProvider(lp);
+        }
+
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, options.Port));
+        // The host process owns Ctrl+C and SIGTERM (the CLI cancels its token); the web host must not swallow them.
+        builder.Services.AddSingleton<IHostLifetime, HostOwnedLifetime>();
+        builder.WebHost.UseSetting(WebHostDefaults.SuppressStatusMessagesKey, "true");
+        var app = builder.Build();
+        var server = new DashboardServer(app, token);
+        var access = new DashboardAccess(token, () => server.Port);
+        var catalog = new RunCatalog(options.Engine);
+        var site = new DashboardSite(catalog, options.Time);
+        app.Use(async (context, next) =>
+        {
+            context.Response.Headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+            context.Response.Headers["X-Content-Type-Options"] = "nosniff";
+            context.Response.Headers["Referrer-Policy"] = "no-referrer";
+            if (access.Check(context) is { } refused)
+            {
+                if (refused.Status == StatusCodes.Status303SeeOther)
+                {
+                    context.Response.StatusCode = refused.Status;
+                    context.Response.Headers.Location = refused.Message;
+                    return;
+                }
+
+                context.Response.StatusCode = refused.Status;
+                await WriteJsonAsync(context, new JsonObject { ["code"] = refused.Status == 421 ? "misdirected" : refused.Status == 401 ? "unauthorized" : "refused", ["message"] = refused.Message, ["field"] = null });
+                return;
+            }
+
+            await next(context);
+        });
+        site.Map(app);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        server.Port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        if (options.StuckSweep is { } sweep && options.StuckSweepEvery is { } every)
+        {
+            server._sweep = server.SweepLoopAsync(catalog, sweep, every, options.Time);
+        }
+
+        return server;
+    }
+
+    /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled or the web host stops.</summary>
+    public async Task WaitAsync(CancellationToken cancellationToken)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _app.Lifetime.ApplicationStopping);
+        await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _sweep.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    internal static Task WriteJsonAsync(HttpContext context, JsonNode? body)
+    {
+        context.Response.ContentType = "application/json; charset=utf-8";
+        return context.Response.WriteAsync(body?.ToJsonString(EngineJson.Options) ?? "null");
+    }
+
+    private async Task SweepLoopAsync(RunCatalog catalog, Func<IReadOnlyList<RunState>, CancellationToken, Task> sweep, TimeSpan every, TimeProvider time)
+    {
+        using var timer = new PeriodicTimer(every, time);
+        while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+        {
+            var running = await catalog.Engine.Backend.Store.ListRunsAsync(new RunQuery { Status = "running", Limit = RunCatalog.MaxRuns }, _stop.Token).ConfigureAwait(false);
+            var states = new List<RunState>();
+            foreach (var r in running)
+            {
+                if (await catalog.Engine.GetRunAsync(r.RunId, _stop.Token).ConfigureAwait(false) is { } s)
+                {
+                    states.Add(s);
+                }
+            }
+
+            await sweep(states, _stop.Token).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>A host lifetime that leaves process signals to the process that hosts the dashboard.</summary>
+internal sealed class HostOwnedLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>The routes: pages, the JSON API and the embedded static files.</summary>
+internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
+{
+    private static readonly Assembly Self = typeof(DashboardSite).Assembly;
+    private readonly RunEngine _engine = catalog.Engine;
+    private readonly ApiHandler _api = new(new PipelineRegistry(catalog.Engine.Backend.Store, catalog.Engine.Backend.Store), new EngineRunControl(catalog.Engine, time), time);
+
+    public void Map(WebApplication app)
+    {
+        app.MapGet("/", async (HttpContext c) => await Html(c, await RunsPageAsync(c, partial: false)));
+        app.MapGet("/runs-rows", async (HttpContext c) => await Html(c, await RunsPageAsync(c, partial: true)));
+        app.MapGet("/runs/{id}", async (string id, HttpContext c) => await RunPageAsync(c, id));
+        app.MapGet("/runs/{id}/tasks/{key}", async (string id, string key, HttpContext c) => await TaskPanelAsync(c, id, key));
+        app.MapGet("/pipelines", async (HttpContext c) => await Html(c, await PipelinesPageAsync(c.RequestAborted)));
+        app.MapGet("/pipelines/{name}", async (string name, HttpContext c) => await Html(c, await PipelinePageAsync(name, c.RequestAborted)));
+        app.MapGet("/models", async (HttpContext c) => await Html(c, await ModelsPageAsync(c.RequestAborted)));
+        app.MapGet("/static/{file}", (string file, HttpContext c) => Static(c, file));
+        app.MapGet("/favicon.ico", (HttpContext c) => { c.Response.StatusCode = StatusCodes.Status204NoContent; return Task.CompletedTask; });
+
+        // The Function App's HTTP API (Trainyard.Service.ApiHandler) over this store: same routes, same shapes.
+        app.Map("/api/{**path}", ServiceApiAsync);
+        app.MapGet("/api/runs/{id}/timeline", async (string id, HttpContext c) => await ApiAsync(c, async ct =>
+        {
+            _ = await _engine.GetRunAsync(id, ct) ?? throw new DashboardApiException(404, "unknown_run", $"no run with id '{id}'; list runs with GET /api/runs", "runId");
+            return (200, new JsonObject { ["runId"] = id, ["attempts"] = JsonSerializer.SerializeToNode(RunTimeline.Of(await _engine.ReadJournalAsync(id, ct)), EngineJson.Options) });
+        }));
+        app.MapGet("/api/pipelines/{name}/health", async (string name, HttpContext c) => await ApiAsync(c, async ct =>
+            (200, JsonSerializer.SerializeToNode(await catalog.HealthAsync(name, time.GetUtcNow().AddDays(-30), ct), EngineJson.Options))));
+        app.MapFallback((HttpContext c) =>
+        {
+            c.Response.StatusCode = 404;
+            return c.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal)
+                ? DashboardServer.WriteJsonAsync(c, Error("not_found", $"no API route {c.Request.Path}; see docs/observability.md", "path"))
+                : c.Response.WriteAsync(Pages.Error(404, "No such page."));
+        });
+    }
+
+    private async Task<string> RunsPageAsync(HttpContext c, bool partial)
+    {
+        var pipeline = c.Request.Query["pipeline"].ToString() is { Length: > 0 } p ? p : null;
+        var status = c.Request.Query["status"].ToString() is { Length: > 0 } s && Pages.RunStatuses.Contains(s) ? s : null;
+        var runs = await _engine.Backend.Store.ListRunsAsync(new RunQuery { PipelineName = pipeline, Status = status, Limit = 200 }, c.RequestAborted);
+        var now = time.GetUtcNow();
+        if (partial)
+        {
+            return Pages.RunRows(runs, now);
+        }
+
+        var names = (await _engine.Backend.Store.ListRunsAsync(new RunQuery { Limit = 1000 }, c.RequestAborted)).Select(r => r.PipelineName).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        return Pages.Runs(runs, names, pipeline, status, now);
+    }
+
+    private async Task RunPageAsync(HttpContext c, string id)
+    {
+        var run = await _engine.GetRunAsync(id, c.RequestAborted);
+        if (run is null)
+        {
+            c.Response.StatusCode = 404;
+            await Html(c, Pages.Error(404, $"No run '{id}' in this store."));
+            return;
+        }
+
+        var spec = await catalog.SpecAsync(run.PipelineHash, c.RequestAborted);
+        var attempts = RunTimeline.Of(await _engine.ReadJournalAsync(id, c.RequestAborted));
+        await Html(c, Pages.Run(run, spec, attempts, time.GetUtcNow()));
+    }
+
+    private async Task TaskPanelAsync(HttpContext c, string id, string key)
+    {
+        var run = await _engine.GetRunAsync(id, c.RequestAborted);
+        if (run?.Tasks.GetValueOrDefault(key) is not { } task)
+        {
+            c.Response.StatusCode = 404;
+            await c.Response.WriteAsync("<p class=\"empty\">No such task.</p>");
+            return;
+        }
+
+        string? log = null;
+        if (task.DispatchId is { } d)
+        {
+            var path = $"runs/{run.RunId}/{task.TaskKey}/{d}/log.txt";
+            await using var stream = await _engine.Backend.Artifacts.OpenReadAsync(path, c.RequestAborted);
+            if (stream is not null)
+            {
+                using var reader = new StreamReader(stream);
+                var buffer = new char[256 * 1024];
+                var read = await reader.ReadBlockAsync(buffer, c.RequestAborted);
+                log = new string(buffer, 0, read) + (read < buffer.Length ? "" : "\n[log continues: open " + path + " in the artifact store]");
+            }
+        }
+
+        await Html(c, Pages.TaskPanel(run, task, await catalog.SpecAsync(run.PipelineHash, c.RequestAborted), log));
+    }
+
+    private async Task<IReadOnlyList<(string Name, int Versions, string? Active, DateTimeOffset Latest)>> PipelineListAsync(CancellationToken ct)
+    {
+        var registry = new PipelineRegistry(_engine.Backend.Store, _engine.Backend.Store);
+        var versions = await registry.VersionsAsync(null, ct);
+        var result = new List<(string, int, string?, DateTimeOffset)>();
+        foreach (var g in versions.GroupBy(v => v.Name, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            result.Add((g.Key, g.Count(), await registry.ActiveHashAsync(g.Key, ct), g.Max(v => v.RegisteredAt)));
+        }
+
+        return result;
+    }
+
+    private async Task<string> PipelinesPageAsync(CancellationToken ct) => Pages.Pipelines(await PipelineListAsync(ct));
+
+    private async Task<string> PipelinePageAsync(string name, CancellationToken ct)
+    {
+        var registry = new PipelineRegistry(_engine.Backend.Store, _engine.Backend.Store);
+        var versions = (await registry.VersionsAsync(name, ct)).OrderByDescending(v => v.RegisteredAt).ToList();
+        var active = await registry.ActiveHashAsync(name, ct);
+        var shown = versions.FirstOrDefault(v => v.ContentHash == active) ?? versions.FirstOrDefault();
+        var spec = shown is null ? null : await catalog.SpecAsync(shown.ContentHash, ct);
+        var health = await catalog.HealthAsync(name, time.GetUtcNow().AddDays(-30), ct);
+        return Pages.Pipeline(name, [.. versions.Select(v => (v.ContentHash, v.RegisteredAt, v.ContentHash == active))], spec, health);
+    }
+
+    private async Task<string> ModelsPageAsync(CancellationToken ct)
+    {
+        var registry = new ModelRegistry(_engine.Backend.Artifacts);
+        var models = new List<ModelView>();
+        foreach (var name in await registry.ListModelsAsync(ct))
+        {
+            var stages = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var stage in ModelRegistry.Stages)
+            {
+                if ((await registry.GetStageAsync(name, stage, ct)).Alias is { } alias)
+                {
+                    stages[stage] = alias.Version;
+                }
+            }
+
+            var versions = (await registry.ListVersionsAsync(name, ct)).OrderByDescending(v => v.Version).Select(v => new ModelVersionView(
+                v.Version, v.CreatedAt, v.Metrics, v.Producer is { } p ? (p.RunId, p.TaskKey) : null,
+                [.. v.Data.Select(d => $"{d.Name} {d.Path} sha256:{(d.Sha256.Length > 12 ? d.Sha256[..12] : d.Sha256)}{(d.ETag is { } e ? " etag " + e : "")}")])).ToList();
+            models.Add(new ModelView(name, stages, versions));
+        }
+
+        return Pages.Models(models);
+    }
+
+    private async Task ServiceApiAsync(HttpContext c)
+    {
+        if (c.Request.ContentLength > ApiHandler.MaxBodyBytes)
+        {
+            c.Response.StatusCode = 413;
+            await DashboardServer.WriteJsonAsync(c, ApiResponse.BodyTooLarge().Body);
+            return;
+        }
+
+        using var reader = new StreamReader(c.Request.Body);
+        var buffer = new char[ApiHandler.MaxBodyBytes + 1];
+        var read = await reader.ReadBlockAsync(buffer, c.RequestAborted);
+        var request = new ApiRequest(
+            c.Request.Method.ToUpperInvariant(),
+            c.Request.Path.Value!["/api".Length..].Trim('/'),
+            c.Request.Query.ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.Ordinal),
+            c.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+            new string(buffer, 0, read));
+        var answer = await _api.HandleAsync(request, c.RequestAborted);
+        c.Response.StatusCode = answer.StatusCode;
+        await DashboardServer.WriteJsonAsync(c, answer.Body);
+    }
+
+    private static async Task ApiAsync(HttpContext c, Func<CancellationToken, Task<(int Status, JsonNode? Body)>> handler)
+    {
+        int status;
+        JsonNode? body;
+        try
+        {
+            (status, body) = await handler(c.RequestAborted);
+        }
+        catch (DashboardApiException e)
+        {
+            (status, body) = (e.Status, Error(e.Code, e.Message, e.Field));
+        }
+        catch (RunRequestException e)
+        {
+            (status, body) = (400, Error("invalid_request", e.Message, null));
+        }
+
+        c.Response.StatusCode = status;
+        await DashboardServer.WriteJsonAsync(c, body);
+    }
+
+    private static JsonObject Error(string code, string message, string? field) => new() { ["code"] = code, ["message"] = message, ["field"] = field };
+
+    private static Task Html(HttpContext c, string html)
+    {
+        c.Response.ContentType = "text/html; charset=utf-8";
+        return c.Response.WriteAsync(html, c.RequestAborted);
+    }
+
+    private static async Task Static(HttpContext c, string file)
+    {
+        var type = Path.GetExtension(file) switch { ".css" => "text/css; charset=utf-8", ".js" => "text/javascript; charset=utf-8", _ => null };
+        await using var stream = type is null ? null : Self.GetManifestResourceStream("wwwroot/" + file);
+        if (stream is null)
+        {
+            c.Response.StatusCode = 404;
+            return;
+        }
+
+        c.Response.ContentType = type;
+        c.Response.Headers.CacheControl = "no-cache";
+        await stream.CopyToAsync(c.Response.Body, c.RequestAborted);
+    }
+}
+
+/// <summary>An API request refused with a status, a code and the field at fault.</summary>
+internal sealed class DashboardApiException(int status, string code, string message, string? field) : Exception(message)
+{
+    public int Status { get; } = status;
+
+    public string Code { get; } = code;
+
+    public string? Field { get; } = field;
+}
