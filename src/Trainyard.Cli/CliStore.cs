@@ -67,9 +67,10 @@ internal sealed class CliStore : IAsyncDisposable
         var backend = azure ?? (IBackend)SqliteBackend.Open(Path.Combine(full, DatabaseFile));
         var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
         var (batch, batchProblem) = OpenBatch(azure is not null);
+        var local = new LocalProcessExecutor(LocalExecutorOptions.FromEnvironment(Environment.GetEnvironmentVariable));
         var options = new RunEngineOptions
         {
-            Executors = batch is null ? [new LocalProcessExecutor(), new BuiltinExecutor(steps, StepServices())] : [new LocalProcessExecutor(), new BuiltinExecutor(steps, StepServices()), batch],
+            Executors = batch is null ? [local, new BuiltinExecutor(steps, StepServices())] : [local, new BuiltinExecutor(steps, StepServices()), batch],
             MissingExecutorHints = batchProblem is null ? new Dictionary<ExecutorKind, string>() : new Dictionary<ExecutorKind, string> { [ExecutorKind.Batch] = batchProblem },
             // --no-cache skips lookups only: fresh results still refresh the cache for the next run.
             TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog) { ReadEnabled = !noCache },

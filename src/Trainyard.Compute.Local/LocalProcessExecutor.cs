@@ -27,6 +27,24 @@ public sealed record LocalExecutorOptions
     /// the pipes must not hold the task open forever.
     /// </summary>
     public TimeSpan OutputDrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Host variables the operator lets steps inherit beyond <see cref="StepEnvironment.Allowed"/> (e.g.
+    /// CUDA_VISIBLE_DEVICES); credential-like names are dropped anyway (<see cref="StepEnvironment.IsCredentialName"/>).
+    /// </summary>
+    public IReadOnlyList<string> PassThroughVariables { get; init; } = [];
+
+    /// <summary>The host setting that lists <see cref="PassThroughVariables"/>, comma-separated.</summary>
+    public const string PassThroughVariable = "TRAINYARD_STEP_ENV_PASS";
+
+    /// <summary>Options with <see cref="PassThroughVariables"/> read from <see cref="PassThroughVariable"/>.</summary>
+    /// <param name="getVariable">Reads a host setting (Environment.GetEnvironmentVariable).</param>
+    public static LocalExecutorOptions FromEnvironment(Func<string, string?> getVariable)
+    {
+        ArgumentNullException.ThrowIfNull(getVariable);
+        var names = (getVariable(PassThroughVariable) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return new LocalExecutorOptions { PassThroughVariables = names };
+    }
 }
 
 /// <summary>
@@ -148,7 +166,7 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
             ExitCode: exitCode);
     }
 
-    private static ProcessStartInfo BuildStartInfo(TaskWorkItem work, IReadOnlyList<string> argv, AttemptFolders layout)
+    private ProcessStartInfo BuildStartInfo(TaskWorkItem work, IReadOnlyList<string> argv, AttemptFolders layout)
     {
         var startInfo = new ProcessStartInfo(argv[0])
         {
@@ -165,8 +183,17 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
             startInfo.ArgumentList.Add(argv[i]);
         }
 
-        // Fault injection is for the trainyard process itself; a step that happens to run trainyard must not inherit it.
-        startInfo.Environment.Remove("TRAINYARD_FAULT");
+        // An allow-list, not the host's environment: a step never sees the host's credentials (or TRAINYARD_FAULT,
+        // which is for the trainyard process itself). The spec's own `env` comes next, Trainyard's context last so a
+        // spec cannot forge it.
+        var inherited = StepEnvironment.Inherited(
+            startInfo.Environment.Select(p => new KeyValuePair<string, string?>(p.Key, p.Value)).ToList(), _options.PassThroughVariables);
+        startInfo.Environment.Clear();
+        foreach (var (key, value) in inherited)
+        {
+            startInfo.Environment[key] = value;
+        }
+
         foreach (var (key, value) in work.Env)
         {
             startInfo.Environment[key] = value;

@@ -338,19 +338,21 @@ public sealed class LocalProcessExecutorTests : IDisposable
         using var timeout = new CancellationTokenSource(TestTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         Directory.CreateDirectory(WorkDir);
-        var context = new TaskExecutionContext
-        {
-            Work = work,
-            Artifacts = _artifacts,
-            WorkingDirectory = WorkDir,
-            Log = (line, _) =>
-            {
-                _log.Enqueue(line);
-                return Task.CompletedTask;
-            },
-        };
-        return await (executor ?? new LocalProcessExecutor()).ExecuteAsync(context, linked.Token);
+        return await (executor ?? new LocalProcessExecutor()).ExecuteAsync(Context(work, _artifacts, WorkDir, _log), linked.Token);
     }
+
+    /// <summary>An execution context whose log lines go to <paramref name="log"/>.</summary>
+    internal static TaskExecutionContext Context(TaskWorkItem work, IArtifactStore artifacts, string workDir, ConcurrentQueue<string> log) => new()
+    {
+        Work = work,
+        Artifacts = artifacts,
+        WorkingDirectory = workDir,
+        Log = (line, _) =>
+        {
+            log.Enqueue(line);
+            return Task.CompletedTask;
+        },
+    };
 
     private string WriteScript(string body)
     {
