@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
+using Trainyard.Core.Text;
 using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Compute.Local;
@@ -93,7 +94,7 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
             return run;
         }
 
-        return await CollectOutputsAsync(work, context.Artifacts, layout.Output, cancellationToken);
+        return await CollectOutputsAsync(context, context.Artifacts, layout.Output, cancellationToken);
     }
 
     private async Task<TaskOutcome?> RunProcessAsync(TaskExecutionContext context, IReadOnlyList<string> argv, AttemptFolders layout, CancellationToken cancellationToken)
@@ -325,13 +326,19 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
         return Path.Combine(parts);
     }
 
-    private async Task<TaskOutcome> CollectOutputsAsync(TaskWorkItem work, IArtifactStore artifacts, string outputDir, CancellationToken cancellationToken)
+    private async Task<TaskOutcome> CollectOutputsAsync(TaskExecutionContext context, IArtifactStore artifacts, string outputDir, CancellationToken cancellationToken)
     {
-        var outputs = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-        var outputsFile = Path.Combine(outputDir, OutputsFileName);
-        if (File.Exists(outputsFile))
+        var work = context.Work;
+        var (files, links) = OutputFiles(outputDir);
+        foreach (var link in links)
         {
-            var parsed = await ReadOutputsJsonAsync(work, outputsFile, cancellationToken);
+            await context.Log($"[trainyard] skipped symbolic link out/{Printable.Escape(link)}: links in TRAINYARD_OUTPUT_DIR are never followed; copy the file in instead.", cancellationToken);
+        }
+
+        var outputs = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        if (files.Contains(OutputsFileName))
+        {
+            var parsed = await ReadOutputsJsonAsync(work, Path.Combine(outputDir, OutputsFileName), cancellationToken);
             if (parsed.Error is not null)
             {
                 return new TaskOutcome.Failed(parsed.Error, Retryable: false);
@@ -341,9 +348,8 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
         }
 
         var refs = new List<ArtifactRef>();
-        foreach (var file in Directory.EnumerateFiles(outputDir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        foreach (var name in files)
         {
-            var name = Path.GetRelativePath(outputDir, file).Replace(Path.DirectorySeparatorChar, '/');
             if (name == OutputsFileName)
             {
                 continue;
@@ -357,12 +363,53 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
                     Retryable: false);
             }
 
-            await using var stream = File.OpenRead(file);
+            if (PathRules.PathProblem(work.OutputPrefix + name) is { } problem)
+            {
+                return new TaskOutcome.Failed($"step '{work.StepId}': output file {Printable.Quote(name)} {problem}.", Retryable: false);
+            }
+
+            await using var stream = new FileStream(Path.Combine(outputDir, name), FileMode.Open, FileAccess.Read, FileShare.Read, 81920, FileOptions.Asynchronous);
             var info = await artifacts.PutAsync(work.OutputPrefix + name, stream, cancellationToken);
             refs.Add(new ArtifactRef(name, info.Path, info.Sha256, info.Size));
         }
 
         return new TaskOutcome.Succeeded(new TaskResult { Outputs = outputs, Artifacts = refs });
+    }
+
+    /// <summary>
+    /// Regular files under <paramref name="outputDir"/> ('/'-separated, relative, ordinal order) and the symbolic links
+    /// found there, which are neither followed nor uploaded: a link to /etc/passwd or to a parent folder (a loop) must
+    /// not become an artifact or a walk without end.
+    /// </summary>
+    private static (List<string> Files, List<string> Links) OutputFiles(string outputDir)
+    {
+        var files = new List<string>();
+        var links = new List<string>();
+        var pending = new Stack<DirectoryInfo>();
+        pending.Push(new DirectoryInfo(outputDir));
+        while (pending.Count > 0)
+        {
+            foreach (var entry in pending.Pop().EnumerateFileSystemInfos())
+            {
+                var name = Path.GetRelativePath(outputDir, entry.FullName).Replace(Path.DirectorySeparatorChar, '/');
+                if (entry.LinkTarget is not null || entry.Attributes.HasFlag(FileAttributes.ReparsePoint))
+                {
+                    links.Add(name);
+                }
+                else if (entry is DirectoryInfo dir)
+                {
+                    pending.Push(dir);
+                }
+                else
+                {
+                    files.Add(name);
+                }
+            }
+        }
+
+        files.Sort(StringComparer.Ordinal);
+        links.Sort(StringComparer.Ordinal);
+        return (files, links);
     }
 
     private async Task<(Dictionary<string, JsonElement>? Values, string? Error)> ReadOutputsJsonAsync(TaskWorkItem work, string path, CancellationToken cancellationToken)

@@ -318,6 +318,33 @@ public sealed class LocalProcessExecutorTests : IDisposable
         Assert.Equal("result.txt", Assert.Single(again.Result.Artifacts).Name);
     }
 
+    [Fact]
+    public async Task ExecuteAsync_SymlinksInTheOutputFolder_AreNotFollowedNorUploaded()
+    {
+        var secret = Path.Combine(_root, "secret.txt");
+        await File.WriteAllTextAsync(secret, "host secret");
+        Directory.CreateDirectory(Path.Combine(_root, "outside", "deep"));
+        await File.WriteAllTextAsync(Path.Combine(_root, "outside", "deep", "x.txt"), "outside file");
+        var script = WriteScript($"""
+            set -e
+            echo kept > "$TRAINYARD_OUTPUT_DIR/real.txt"
+            ln -s '{secret}' "$TRAINYARD_OUTPUT_DIR/passwd"
+            ln -s '{Path.Combine(_root, "outside")}' "$TRAINYARD_OUTPUT_DIR/dir"
+            mkdir "$TRAINYARD_OUTPUT_DIR/sub"
+            ln -s "$TRAINYARD_OUTPUT_DIR" "$TRAINYARD_OUTPUT_DIR/sub/loop"
+            ln -s real.txt "$TRAINYARD_OUTPUT_DIR/inside-link"
+            ln -s '{secret}' "$TRAINYARD_OUTPUT_DIR/outputs.json"
+            """);
+
+        var outcome = await Execute(Work(["/bin/sh", script]));
+
+        var result = Assert.IsType<TaskOutcome.Succeeded>(outcome).Result;
+        Assert.Equal("real.txt", Assert.Single(result.Artifacts).Name);
+        Assert.Empty(result.Outputs);
+        Assert.Contains(_log, l => l.Contains("symbolic link", StringComparison.Ordinal) && l.Contains("passwd", StringComparison.Ordinal));
+        Assert.Contains(_log, l => l.Contains("symbolic link", StringComparison.Ordinal) && l.Contains("sub/loop", StringComparison.Ordinal));
+    }
+
     private string WorkDir => Path.Combine(_root, "work");
 
     private static TaskWorkItem Work(IReadOnlyList<string> command) => new()

@@ -5,6 +5,7 @@ using Cronos;
 using Trainyard.Core.Expressions;
 using Trainyard.Core.Spec;
 using Trainyard.Core.Steps;
+using Trainyard.Core.Text;
 
 namespace Trainyard.Core.Validation;
 
@@ -454,6 +455,35 @@ public static partial class PipelineValidator
                 {
                     Error(DiagnosticCodes.InputType, $"{path}.with.{key}", s.Id, $"input '{key}' of '{info.Name}' must be {expected}, got {ParamResolver.DescribeValue(value)}",
                         $"write {expected} (or an expression `${{{{ ... }}}}` that gives one)");
+                    continue;
+                }
+
+                CheckInputRule(input, value, $"{path}.with.{key}", s.Id, info.Name);
+            }
+        }
+
+        /// <summary>Literal values of a path-like input follow the same rule the step applies at run time.</summary>
+        private void CheckInputRule(StepInputInfo input, JsonElement value, string at, string stepId, string step)
+        {
+            if (input.Rule == InputRule.None)
+            {
+                return;
+            }
+
+            var items = value.ValueKind == JsonValueKind.Array ? value.EnumerateArray().ToList() : [value];
+            for (int n = 0; n < items.Count; n++)
+            {
+                var item = items[n];
+                if (item.ValueKind != JsonValueKind.String || Template.ContainsExpression(item.GetString()!))
+                {
+                    continue;
+                }
+
+                var text = item.GetString()!;
+                if (InputRules.Problem(input.Rule, text) is { } problem)
+                {
+                    Error(DiagnosticCodes.InvalidValue, value.ValueKind == JsonValueKind.Array ? $"{at}[{n}]" : at, stepId,
+                        $"input '{input.Name}' of '{step}': {Printable.Quote(text)} {problem}", InputRules.Hint(input.Rule));
                 }
             }
         }
