@@ -829,6 +829,7 @@ public static partial class PipelineValidator
                     else
                     {
                         _usedParams.Add(p[1]);
+                        CheckParamField(p, _params[p[1]], Fail);
                     }
 
                     return;
@@ -872,6 +873,25 @@ public static partial class PipelineValidator
                     Fail(DiagnosticCodes.UnknownReference, $"unknown name '{p[0]}'{Suggest.DidYouMean(p[0], roots)}",
                         "expressions read params.<name>, steps.<id>.outputs.<name>, steps.<id>.status, item (in foreach steps), run.<field> and events.<name>; quote text literals: 'text'");
                     return;
+            }
+        }
+
+        /// <summary>A scalar param has no fields and a list param only indexes: `params.lr.value` fails at run time, so `validate` says so.</summary>
+        private static void CheckParamField(IReadOnlyList<string> p, ParamSpec param, Action<string, string, string> fail)
+        {
+            if (p.Count < 3)
+            {
+                return;
+            }
+
+            if (param.Type != ParamType.List)
+            {
+                fail(DiagnosticCodes.UnknownReference, $"param '{p[1]}' is {ParamResolver.Describe(param.Type)}, which has no field '{p[2]}'",
+                    $"write params.{p[1]} (declare `type: list` to index it as params.{p[1]}[0])");
+            }
+            else if (!p[2].All(char.IsAsciiDigit))
+            {
+                fail(DiagnosticCodes.UnknownReference, $"param '{p[1]}' is a list, which has no field '{p[2]}'", $"index it: params.{p[1]}[0]");
             }
         }
 
