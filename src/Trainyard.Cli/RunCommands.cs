@@ -526,26 +526,13 @@ internal sealed class CliOutput(bool json, TextWriter output, TextWriter error)
     public void WriteJson<T>(T value) => Out.WriteLine(JsonSerializer.Serialize(value, Indented));
 }
 
-/// <summary>Durations on the command line: 500ms, 30s, 2m, 1h.</summary>
+/// <summary>
+/// Durations on the command line: Core's <see cref="Core.Spec.Duration"/>, the parser pipeline files use (500ms, 30s, 1h30m, 2d,
+/// ISO-8601 PT5M), so a duration means the same on the command line and in a spec.
+/// </summary>
 internal static class CliDuration
 {
-    public static bool TryParse(string text, out TimeSpan value)
-    {
-        value = default;
-        text = text.Trim();
-        (string Suffix, double Scale)[] units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)];
-        foreach (var (suffix, scale) in units)
-        {
-            if (text.EndsWith(suffix, StringComparison.Ordinal)
-                && double.TryParse(text[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0 && double.IsFinite(n))
-            {
-                value = TimeSpan.FromSeconds(n * scale);
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public static bool TryParse(string text, out TimeSpan value) => Core.Spec.Duration.TryParse(text, out value);
 }
 
 /// <summary>Ctrl+C and SIGTERM cancel a token instead of killing the process, so work stops cleanly.</summary>
