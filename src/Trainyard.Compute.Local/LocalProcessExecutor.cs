@@ -117,7 +117,8 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
 
         process.StandardInput.Close();
         var stderrTail = new Queue<string>();
-        var lines = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+        // Bounded: a step that prints faster than the log takes it waits on its pipe instead of filling the host's memory.
+        var lines = Channel.CreateBounded<string>(new BoundedChannelOptions(1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         var pumpOut = PumpAsync(process.StandardOutput, null, lines.Writer, stderrTail);
         var pumpErr = PumpAsync(process.StandardError, "[stderr] ", lines.Writer, stderrTail);
         var logging = DrainToLogAsync(lines.Reader, context.Log);
@@ -215,13 +216,8 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
 
     private async Task PumpAsync(StreamReader reader, string? prefix, ChannelWriter<string> sink, Queue<string> stderrTail)
     {
-        while (await reader.ReadLineAsync() is { } line)
+        await foreach (var line in BoundedLines.ReadAsync(reader, _options.MaxLogLineChars))
         {
-            if (line.Length > _options.MaxLogLineChars)
-            {
-                line = string.Concat(line.AsSpan(0, _options.MaxLogLineChars), " [line cut]");
-            }
-
             if (prefix is not null)
             {
                 lock (stderrTail)

@@ -1,9 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using Trainyard.Core.Engine;
-using Trainyard.Core.Spec;
-using Trainyard.Execution.Artifacts;
-using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Compute.Local.Tests;
 
