@@ -53,14 +53,15 @@ internal static class PlanCommands
         {
             ValidateCommands.WriteDiagnostics(result.Diagnostics, error);
             error.WriteLine($"{file}: not planned: {result.Errors.Count()} error(s)");
-            return 1;
+            return CliApp.InvalidSpec;
         }
 
         var resolution = ParamResolver.ResolveText(spec, supplied);
         if (!resolution.Succeeded)
         {
+            // A bad --param is a usage error, as it is for `run`.
             ValidateCommands.WriteDiagnostics(resolution.Errors, error);
-            return 1;
+            return CliApp.UsageError;
         }
 
         var plan = Plan.Create(spec, resolution.Values);

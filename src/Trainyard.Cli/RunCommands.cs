@@ -14,16 +14,16 @@ namespace Trainyard.Cli;
 internal static class RunCommands
 {
     /// <summary>Exit code: the run succeeded (or the command did what it was asked).</summary>
-    public const int Ok = 0;
+    public const int Ok = CliApp.Ok;
 
     /// <summary>Exit code: the run failed or was cancelled.</summary>
-    public const int RunFailed = 1;
+    public const int RunFailed = CliApp.RunFailed;
 
-    /// <summary>Exit code: bad input (file, params, run id, options).</summary>
-    public const int BadInput = 2;
+    /// <summary>Exit code: bad input (params, run id, options, unreadable file).</summary>
+    public const int BadInput = CliApp.UsageError;
 
     /// <summary>Exit code: interrupted by Ctrl+C / SIGTERM; the run is left resumable.</summary>
-    public const int Interrupted = 130;
+    public const int Interrupted = CliApp.Interrupted;
 
     /// <summary>The commands of this group.</summary>
     public static IEnumerable<Command> Create() =>
@@ -47,7 +47,12 @@ internal static class RunCommands
         // Checked while parsing, so a bad value never starts a run it then cannot work on.
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() is < 1 or > 256)
+            // The token is checked first: reading the value of a word such as "abc" throws instead of reporting.
+            if (result.Tokens is [{ } token] && !int.TryParse(token.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out _))
+            {
+                result.AddError($"--workers '{Core.Text.Printable.Escape(token.Value)}' is not a whole number; give 1 to 256.");
+            }
+            else if (result.GetValueOrDefault<int>() is < 1 or > 256)
             {
                 result.AddError("--workers must be between 1 and 256.");
             }
@@ -71,7 +76,7 @@ internal static class RunCommands
         var noCache = new Option<bool>("--no-cache") { Description = "Run every step even when a cached result exists." };
         var store = StoreOption();
         var lease = LeaseOption();
-        var command = new Command("run", "Run a pipeline to completion on the embedded store, with live progress. Exit 0 on success, 1 on failure, 2 on bad input.");
+        var command = new Command("run", "Run a pipeline to completion on the embedded store, with live progress. Exit 0 on success, 1 on failure, 2 on bad input, 3 on an invalid pipeline file.");
         command.Arguments.Add(file);
         command.Options.Add(param);
         command.Options.Add(workers);
@@ -86,10 +91,6 @@ internal static class RunCommands
             {
                 var path = parse.GetValue(file)!;
                 var loaded = PipelineFiles.Load(path.FullName, output.Out, output.Err);
-                if (loaded is null)
-                {
-                    return BadInput;
-                }
 
                 var assignments = ParamResolver.ParseAssignments(loaded.Spec, parse.GetValue(param) ?? []);
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: parse.GetValue(noCache), inlineSlots: parse.GetValue(workers));

@@ -13,7 +13,7 @@ internal static class ValidateCommands
     {
         var files = new Argument<string[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "Pipeline YAML files to check" };
         var json = new Option<bool>("--json") { Description = "Print a JSON array of diagnostics (for editors and CI) instead of text" };
-        var command = new Command("validate", "Check pipeline files; exit 0 when valid, 1 when any has an error, 2 when a file cannot be read");
+        var command = new Command("validate", "Check pipeline files; exit 0 when valid, 3 when any has an error, 2 when a file cannot be read");
         command.Arguments.Add(files);
         command.Options.Add(json);
         command.SetAction(parseResult => Run(
@@ -60,7 +60,7 @@ internal static class ValidateCommands
             output.WriteLine($"{files.Count} file(s) checked, {valid} valid: {errors} error(s), {warnings} warning(s)");
         }
 
-        return ioError ? CliApp.UsageError : all.Any(d => d.Severity == Severity.Error) ? 1 : 0;
+        return ioError ? CliApp.UsageError : all.Any(d => d.Severity == Severity.Error) ? CliApp.InvalidSpec : CliApp.Ok;
     }
 
     /// <summary>Loads a file, writing a one-line message and returning null when it cannot be read.</summary>
@@ -72,7 +72,7 @@ internal static class ValidateCommands
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            error.WriteLine($"{file}: cannot read the file: {ex.Message}");
+            error.WriteLine($"error: {Core.Text.Printable.Escape(file)}: cannot read the file: {Core.Text.Printable.Escape(ex.Message)}");
             return null;
         }
     }
