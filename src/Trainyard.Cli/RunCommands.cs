@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Trainyard.Core.Engine;
+using Trainyard.Core.Text;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Execution.Contracts;
@@ -486,7 +487,10 @@ internal static class RunCommands
 /// <summary>Bad command-line input with a message saying what to do.</summary>
 internal sealed class CliInputException(string message) : Exception(message);
 
-/// <summary>Where a command prints: text for people, JSON for tools; errors always to stderr.</summary>
+/// <summary>
+/// Where a command prints: text for people, JSON for tools; errors always to stderr. Text goes out escaped
+/// (<see cref="Printable"/>): control characters from step output, params, run ids or file names never act on a terminal.
+/// </summary>
 internal sealed class CliOutput(bool json, TextWriter output, TextWriter error)
 {
     // Nulls are written: tools see every field of the documented shape, present or not.
@@ -515,13 +519,13 @@ internal sealed class CliOutput(bool json, TextWriter output, TextWriter error)
         && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
 
     /// <summary>A progress or info line (stderr in JSON mode, so stdout stays parseable).</summary>
-    public void Info(string line) => (Json ? Err : Out).WriteLine(line);
+    public void Info(string line) => (Json ? Err : Out).WriteLine(Printable.Escape(line, keepNewlines: true));
 
     /// <summary>Text to stdout.</summary>
-    public void Write(string text) => Out.Write(text);
+    public void Write(string text) => Out.Write(Printable.Escape(text, keepNewlines: true));
 
     /// <summary>An error line to stderr.</summary>
-    public void Error(string line) => Err.WriteLine("error: " + line);
+    public void Error(string line) => Err.WriteLine("error: " + Printable.Escape(line, keepNewlines: true));
 
     /// <summary>A value as indented JSON to stdout.</summary>
     public void WriteJson<T>(T value) => Out.WriteLine(JsonSerializer.Serialize(value, Indented));

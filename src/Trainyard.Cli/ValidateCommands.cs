@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
+using Trainyard.Core.Text;
 using Trainyard.Core.Validation;
 
 namespace Trainyard.Cli;
@@ -43,7 +44,7 @@ internal static class ValidateCommands
                 valid++;
                 if (!json)
                 {
-                    output.WriteLine($"{file}: ok ({result.Spec!.Steps.Count} steps, {result.Warnings.Count()} warnings)");
+                    output.WriteLine($"{Printable.Escape(file)}: ok ({result.Spec!.Steps.Count} steps, {result.Warnings.Count()} warnings)");
                 }
             }
         }
@@ -72,7 +73,7 @@ internal static class ValidateCommands
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            error.WriteLine($"error: {Core.Text.Printable.Escape(file)}: cannot read the file: {Core.Text.Printable.Escape(ex.Message)}");
+            error.WriteLine($"error: {Printable.Escape(file)}: cannot read the file: {Printable.Escape(ex.Message)}");
             return null;
         }
     }
@@ -82,7 +83,8 @@ internal static class ValidateCommands
     {
         foreach (var d in diagnostics.OrderBy(d => d.Severity))
         {
-            output.WriteLine(d.Format());
+            // Messages quote spec text (ids, values): escaped so a crafted file cannot drive the terminal.
+            output.WriteLine(Printable.Escape(d.Format(), keepNewlines: true));
         }
     }
 }

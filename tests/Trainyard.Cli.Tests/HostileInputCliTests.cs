@@ -90,6 +90,61 @@ public sealed class HostileInputCliTests : IDisposable
         Assert.DoesNotContain("   at ", message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ControlCharactersFromAStep_AreEscapedInRunStatusAndLogs()
+    {
+        var file = _cli.WriteFile("esc.yaml", """
+            name: esc
+            steps:
+              - id: loud
+                run:
+                  command: [sh, -c, "printf '\\033]0;pwned\\007\\033[2Jhello\\n'; printf '\\033[31mboom\\r\\n' >&2; exit 3"]
+            """);
+
+        var run = await _cli.RunAsync(["run", file], TimeSpan.FromSeconds(120));
+        var id = System.Text.Json.JsonDocument.Parse((await _cli.RunAsync(["runs", "--json"])).Stdout).RootElement[0].GetProperty("runId").GetString()!;
+        var status = await _cli.RunAsync(["status", id]);
+        var logs = await _cli.RunAsync(["logs", id, "loud"]);
+
+        Assert.True(run.ExitCode == CliApp.RunFailed, run.ToString());
+        foreach (var result in new[] { run, status, logs })
+        {
+            AssertNoControlCharacters(result);
+        }
+
+        Assert.Contains("\\e[2Jhello", logs.Stdout, StringComparison.Ordinal);
+        Assert.Contains("\\e[31mboom", run.Stdout + run.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ControlCharactersInArgumentsAndSpecs_AreEscaped()
+    {
+        var spec = _cli.WriteFile("p.yaml", "name: p\nparams:\n  s: { type: string, default: x }\nsteps:\n  - { id: a, uses: echo, with: { message: \"${{ params.s }}\" } }\n");
+        var bad = _cli.WriteFile("bad.yaml", "name: p\nsteps:\n  - { id: a, uses: echo, needs: [\"\\e[2Jb\"] }\n");
+
+        var plan = await _cli.RunAsync(["plan", spec, "--param", "s=\u001b[2J\u0007"]);
+        var unknownRun = await _cli.RunAsync(["status", "\u001b]0;title\u0007"]);
+        var validate = await _cli.RunAsync(["validate", bad]);
+        var badParam = await _cli.RunAsync(["plan", spec, "--param", "\u001b[2J"]);
+
+        Assert.True(plan.ExitCode == CliApp.Ok, plan.ToString());
+        Assert.Contains("[2J", plan.Stdout, StringComparison.Ordinal);
+        Assert.Equal(CliApp.UsageError, unknownRun.ExitCode);
+        Assert.Equal(CliApp.InvalidSpec, validate.ExitCode);
+        Assert.Equal(CliApp.UsageError, badParam.ExitCode);
+        foreach (var result in new[] { plan, unknownRun, validate, badParam })
+        {
+            AssertNoControlCharacters(result);
+        }
+    }
+
+    private static void AssertNoControlCharacters(CliResult result)
+    {
+        var text = result.Stdout + result.Stderr;
+        var bad = text.FirstOrDefault(c => char.IsControl(c) && c is not '\n' and not '\t');
+        Assert.True(bad == default, $"U+{(int)bad:X4} reached the terminal:\n{result}");
+    }
+
     internal static void AssertNoStackTrace(CliResult result)
     {
         Assert.DoesNotContain("   at ", result.Stdout + result.Stderr, StringComparison.Ordinal);
