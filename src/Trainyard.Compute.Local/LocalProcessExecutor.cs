@@ -364,7 +364,12 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
                 return new TaskOutcome.Failed($"step '{work.StepId}': output file {Printable.Quote(name)} {problem}.", Retryable: false);
             }
 
-            await using var stream = new FileStream(Path.Combine(outputDir, name), FileMode.Open, FileAccess.Read, FileShare.Read, 81920, FileOptions.Asynchronous);
+            var path = Path.Combine(outputDir, name);
+            // A FIFO or socket left in the folder reports length 0 and would block open(2) forever (no writer, no
+            // timeout at this point): empty entries are stored as empty files without opening them.
+            await using var stream = new FileInfo(path).Length == 0
+                ? Stream.Null
+                : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, FileOptions.Asynchronous);
             var info = await artifacts.PutAsync(work.OutputPrefix + name, stream, cancellationToken);
             refs.Add(new ArtifactRef(name, info.Path, info.Sha256, info.Size));
         }

@@ -345,6 +345,24 @@ public sealed class LocalProcessExecutorTests : IDisposable
         Assert.Contains(_log, l => l.Contains("symbolic link", StringComparison.Ordinal) && l.Contains("sub/loop", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task ExecuteAsync_FifoLeftInTheOutputFolder_DoesNotHangTheCollection()
+    {
+        var script = WriteScript("""
+            set -e
+            mkfifo "$TRAINYARD_OUTPUT_DIR/pipe"
+            : > "$TRAINYARD_OUTPUT_DIR/empty.txt"
+            echo data > "$TRAINYARD_OUTPUT_DIR/data.txt"
+            """);
+
+        // Bounded from outside: a blocked open(2) does not see the cancellation token.
+        var outcome = await Execute(Work(["/bin/sh", script])).WaitAsync(TestTimeout);
+
+        var result = Assert.IsType<TaskOutcome.Succeeded>(outcome).Result;
+        Assert.Equal(["data.txt", "empty.txt", "pipe"], result.Artifacts.Select(a => a.Name));
+        Assert.Equal(0, result.Artifacts.Single(a => a.Name == "pipe").Size);
+    }
+
     private string WorkDir => Path.Combine(_root, "work");
 
     private static TaskWorkItem Work(IReadOnlyList<string> command) => new()
