@@ -71,8 +71,9 @@ public static class Printable
         {
             '\t' => false,
             '\n' => !keepNewlines,
-            // Bidi overrides and isolates reorder what follows (a file name can pretend to end in .csv).
-            >= '\u202a' and <= '\u202e' or >= '\u2066' and <= '\u2069' => true,
+            // Bidi overrides, isolates and marks reorder what follows (a file name can pretend to end in .csv);
+            // line and paragraph separators break lines on some terminals.
+            >= '\u202a' and <= '\u202e' or >= '\u2066' and <= '\u2069' or '\u200e' or '\u200f' or '\u061c' or '\u2028' or '\u2029' => true,
             _ => char.IsControl(c),
         };
 }
