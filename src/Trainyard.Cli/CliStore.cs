@@ -53,6 +53,11 @@ internal sealed class CliStore : IAsyncDisposable
     /// in the engine with at most this many at once (<see cref="RunEngineOptions.InlineBuiltins"/>); null: never.</param>
     public static Task<CliStore> OpenAsync(string folder, TimeSpan? lease, bool noCache, int? inlineSlots = null)
     {
+        if (string.IsNullOrWhiteSpace(folder))
+        {
+            throw new CliInputException($"--store is empty; give a folder (default {DefaultFolder}) or leave the option out.");
+        }
+
         var azure = AzureStore.TryOpen(folder);
         var full = Path.GetFullPath(azure is null ? folder : DefaultFolder);
         try

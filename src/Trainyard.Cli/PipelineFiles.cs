@@ -38,6 +38,11 @@ internal static class PipelineFiles
     public static string ReadText(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path))
+        {
+            throw new IOException($"'{Printable.Escape(path)}' is a folder; give the pipeline's YAML file inside it (e.g. {Printable.Escape(Path.Combine(path, "pipeline.yaml"))})");
+        }
+
         FileStream stream;
         try
         {

@@ -55,6 +55,8 @@ public sealed class HostileInputCliTests : IDisposable
     [InlineData("plan p.yaml --param n=lots", "n")]
     [InlineData("status ../../etc/passwd", "../../etc/passwd")]
     [InlineData("run p.yaml --no-such-option", "--no-such-option")]
+    [InlineData("logs x --attempt abc", "--attempt")]
+    [InlineData("validate .", "folder")]
     public async Task BadArgumentValue_IsAUsageError_NamingTheArgument(string args, string named)
     {
         _cli.WriteFile("p.yaml", "name: p\nparams:\n  n: { type: integer, default: 1 }\nsteps:\n  - { id: a, uses: echo, with: { message: \"${{ params.n }}\" } }\n");
@@ -63,6 +65,16 @@ public sealed class HostileInputCliTests : IDisposable
 
         Assert.True(result.ExitCode == CliApp.UsageError, result.ToString());
         Assert.Contains(named, result.Stderr, StringComparison.Ordinal);
+        AssertNoStackTrace(result);
+    }
+
+    [Fact]
+    public async Task EmptyStoreOption_IsAUsageError()
+    {
+        var result = await _cli.RunAsync(["runs", "--store", ""], TimeSpan.FromSeconds(60));
+
+        Assert.True(result.ExitCode == CliApp.UsageError, result.ToString());
+        Assert.Contains("--store", result.Stderr, StringComparison.Ordinal);
         AssertNoStackTrace(result);
     }
 
