@@ -63,6 +63,11 @@ internal sealed class CliStore : IAsyncDisposable
     /// in the engine with at most this many at once (<see cref="RunEngineOptions.InlineBuiltins"/>); null: never.</param>
     public static Task<CliStore> OpenAsync(string folder, TimeSpan? lease, bool noCache, int? inlineSlots = null)
     {
+        if (string.IsNullOrWhiteSpace(folder))
+        {
+            throw new CliInputException($"--store is empty; give a folder (default {DefaultFolder}) or leave the option out.");
+        }
+
         if (AzureStore.IsAzure(folder))
         {
             throw AzureStore.RunsAreDurable();
@@ -73,7 +78,7 @@ internal sealed class CliStore : IAsyncDisposable
         var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
         var options = new RunEngineOptions
         {
-            Executors = [new LocalProcessExecutor(), new BuiltinExecutor(steps, StepServices())],
+            Executors = [new LocalProcessExecutor(LocalExecutorOptions.FromEnvironment(Environment.GetEnvironmentVariable)), new BuiltinExecutor(steps, StepServices())],
             MissingExecutorHints = new Dictionary<ExecutorKind, string> { [ExecutorKind.Batch] = BatchHint },
             // --no-cache skips lookups only: fresh results still refresh the cache for the next run.
             TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog) { ReadEnabled = !noCache },

@@ -44,9 +44,9 @@ internal static class PipelineCommands
                 string text;
                 try
                 {
-                    text = await File.ReadAllTextAsync(path, ct);
+                    text = PipelineFiles.ReadText(path);
                 }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                catch (Exception ex) when (ex is (IOException and not PipelineFileTooLargeException) or UnauthorizedAccessException)
                 {
                     throw new CliInputException($"{path}: cannot read the pipeline file: {ex.Message}");
                 }
@@ -57,7 +57,7 @@ internal static class PipelineCommands
                 {
                     ValidateCommands.WriteDiagnostics(result.Diagnostics, output.Err);
                     output.Error($"{path}: {result.Diagnostics.Count(d => d.Severity == Severity.Error)} error(s); nothing was registered. Fix them and push again (`trainyard validate {path}` checks without a store).");
-                    return CliApp.UsageError;
+                    return CliApp.InvalidSpec;
                 }
 
                 var version = result.Version!;

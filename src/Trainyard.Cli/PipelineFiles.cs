@@ -1,5 +1,6 @@
 using Trainyard.Core.Spec;
 using Trainyard.Core.Steps;
+using Trainyard.Core.Text;
 using Trainyard.Core.Validation;
 
 namespace Trainyard.Cli;
@@ -14,35 +15,78 @@ internal static class PipelineFiles
     public static LoadResult LoadFile(string path, StepCatalog? catalog = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var info = new FileInfo(path);
-        if (!info.Exists)
+        string text;
+        try
         {
-            throw new FileNotFoundException($"pipeline file '{path}' does not exist: check the path", path);
+            text = ReadText(path);
+        }
+        catch (PipelineFileTooLargeException e)
+        {
+            return new LoadResult(null, [new Diagnostic(Severity.Error, DiagnosticCodes.Limit, path, 1, 1, null, "", e.Problem, e.Help)]);
         }
 
-        if (info.Length > PipelineLoader.MaxFileBytes)
-        {
-            // Refuse before reading, so a huge file never enters memory.
-            return new LoadResult(null, [new Diagnostic(Severity.Error, DiagnosticCodes.Limit, path, 1, 1, null, "",
-                $"the file is {info.Length} bytes; the limit is {PipelineLoader.MaxFileBytes} bytes (1 MiB)", "split the pipeline, or move large values into artifacts the steps read")]);
-        }
-
-        return PipelineLoader.Load(File.ReadAllText(path), path, catalog);
+        return PipelineLoader.Load(text, path, catalog);
     }
 
-    /// <summary>The spec and text, or null after printing why not (unreadable file or validation errors).</summary>
-    public static LoadedPipeline? Load(string path, TextWriter output, TextWriter error)
+    /// <summary>
+    /// The text of a pipeline file, read in bounded chunks: more than <see cref="PipelineLoader.MaxFileBytes"/> is
+    /// refused as soon as it is seen, so a huge file, a device or an endless pipe (`/dev/zero`, `yes |`) never fills
+    /// memory (a length check up front cannot see how long a pipe is).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="PipelineFileTooLargeException">Over the limit.</exception>
+    public static string ReadText(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path))
+        {
+            throw new IOException($"'{Printable.Escape(path)}' is a folder; give the pipeline's YAML file inside it (e.g. {Printable.Escape(Path.Combine(path, "pipeline.yaml"))})");
+        }
+
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new FileNotFoundException($"pipeline file '{Printable.Escape(path)}' does not exist: check the path", path, e);
+        }
+
+        using var owned = stream;
+        using var copy = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        int read;
+        while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            if (copy.Length + read > PipelineLoader.MaxFileBytes)
+            {
+                throw new PipelineFileTooLargeException(path);
+            }
+
+            copy.Write(buffer, 0, read);
+        }
+
+        copy.Position = 0;
+        using var reader = new StreamReader(copy, detectEncodingFromByteOrderMarks: true);
+        return reader.ReadToEnd();
+    }
+
+    /// <summary>
+    /// The spec and text; throws <see cref="CliInputException"/> when the file cannot be read and
+    /// <see cref="CliSpecException"/> (after printing every diagnostic) when it is invalid.
+    /// </summary>
+    public static LoadedPipeline Load(string path, TextWriter output, TextWriter error)
     {
         string text;
         try
         {
             // Read once: the text that is validated is the text stored and hashed as the pipeline version.
-            text = File.ReadAllText(path);
+            text = ReadText(path);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is (IOException and not PipelineFileTooLargeException) or UnauthorizedAccessException)
         {
-            error.WriteLine($"error: {path}: cannot read the pipeline file: {ex.Message}");
-            return null;
+            throw new CliInputException($"{path}: cannot read the pipeline file: {ex.Message}");
         }
 
         var result = PipelineLoader.Load(text, path);
@@ -50,12 +94,24 @@ internal static class PipelineFiles
         if (!result.Succeeded)
         {
             ValidateCommands.WriteDiagnostics(result.Diagnostics, error);
-            error.WriteLine($"{path}: {result.Errors.Count()} error(s); fix them and run again (`trainyard validate {path}` checks without running).");
-            return null;
+            throw new CliSpecException($"{path}: {result.Errors.Count()} error(s); fix them and run again (`trainyard validate {path}` checks without running).");
         }
 
         // Warnings do not stop a run, but people should see them before it starts.
         ValidateCommands.WriteDiagnostics(result.Warnings, output);
         return new LoadedPipeline(result.Spec!, text);
     }
+}
+
+/// <summary>A pipeline file (or pipe) longer than <see cref="PipelineLoader.MaxFileBytes"/>; nothing past the limit was read.</summary>
+internal sealed class PipelineFileTooLargeException(string path) : IOException($"'{Printable.Escape(path)}': {ProblemText}; {HelpText}")
+{
+    private const string ProblemText = "the file is larger than 1 MiB, the limit for pipeline files (reading stopped there)";
+    private const string HelpText = "split the pipeline, or move large values into artifacts the steps read";
+
+    /// <summary>What is wrong, for a diagnostic.</summary>
+    public string Problem => ProblemText;
+
+    /// <summary>What to do, for a diagnostic.</summary>
+    public string Help => HelpText;
 }

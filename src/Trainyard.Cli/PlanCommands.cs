@@ -5,6 +5,8 @@ using System.Text.Json;
 using Trainyard.Core.Expressions;
 using Trainyard.Core.Spec;
 
+using Trainyard.Core.Text;
+
 namespace Trainyard.Cli;
 
 /// <summary>`trainyard plan FILE [--param k=v]... [--format text|mermaid|dot]`: what a run would do, without running it.</summary>
@@ -37,7 +39,7 @@ internal static class PlanCommands
             int eq = arg.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
             {
-                error.WriteLine($"--param '{arg}' is not name=value: write e.g. --param minAuc=0.8");
+                error.WriteLine($"--param {Printable.Quote(arg)} is not name=value: write e.g. --param minAuc=0.8");
                 return CliApp.UsageError;
             }
 
@@ -52,28 +54,29 @@ internal static class PlanCommands
         if (result.Spec is not { } spec)
         {
             ValidateCommands.WriteDiagnostics(result.Diagnostics, error);
-            error.WriteLine($"{file}: not planned: {result.Errors.Count()} error(s)");
-            return 1;
+            error.WriteLine($"{Printable.Escape(file)}: not planned: {result.Errors.Count()} error(s)");
+            return CliApp.InvalidSpec;
         }
 
         var resolution = ParamResolver.ResolveText(spec, supplied);
         if (!resolution.Succeeded)
         {
+            // A bad --param is a usage error, as it is for `run`.
             ValidateCommands.WriteDiagnostics(resolution.Errors, error);
-            return 1;
+            return CliApp.UsageError;
         }
 
         var plan = Plan.Create(spec, resolution.Values);
         switch (format)
         {
             case "mermaid":
-                output.Write(plan.ToMermaid());
+                output.Write(Printable.Escape(plan.ToMermaid(), keepNewlines: true));
                 break;
             case "dot":
-                output.Write(plan.ToDot());
+                output.Write(Printable.Escape(plan.ToDot(), keepNewlines: true));
                 break;
             default:
-                output.Write(plan.ToText(supplied.Keys.ToHashSet(StringComparer.Ordinal), result.Warnings.Count()));
+                output.Write(Printable.Escape(plan.ToText(supplied.Keys.ToHashSet(StringComparer.Ordinal), result.Warnings.Count()), keepNewlines: true));
                 break;
         }
 

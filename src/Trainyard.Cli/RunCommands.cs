@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Trainyard.Core.Engine;
+using Trainyard.Core.Text;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Execution.Contracts;
@@ -14,16 +15,16 @@ namespace Trainyard.Cli;
 internal static class RunCommands
 {
     /// <summary>Exit code: the run succeeded (or the command did what it was asked).</summary>
-    public const int Ok = 0;
+    public const int Ok = CliApp.Ok;
 
     /// <summary>Exit code: the run failed or was cancelled.</summary>
-    public const int RunFailed = 1;
+    public const int RunFailed = CliApp.RunFailed;
 
-    /// <summary>Exit code: bad input (file, params, run id, options).</summary>
-    public const int BadInput = 2;
+    /// <summary>Exit code: bad input (params, run id, options, unreadable file).</summary>
+    public const int BadInput = CliApp.UsageError;
 
     /// <summary>Exit code: interrupted by Ctrl+C / SIGTERM; the run is left resumable.</summary>
-    public const int Interrupted = 130;
+    public const int Interrupted = CliApp.Interrupted;
 
     /// <summary>The commands of this group.</summary>
     public static IEnumerable<Command> Create() =>
@@ -47,7 +48,12 @@ internal static class RunCommands
         // Checked while parsing, so a bad value never starts a run it then cannot work on.
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() is < 1 or > 256)
+            // The token is checked first: reading the value of a word such as "abc" throws instead of reporting.
+            if (result.Tokens is [{ } token] && !int.TryParse(token.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out _))
+            {
+                result.AddError($"--workers '{Core.Text.Printable.Escape(token.Value)}' is not a whole number; give 1 to 256.");
+            }
+            else if (result.GetValueOrDefault<int>() is < 1 or > 256)
             {
                 result.AddError("--workers must be between 1 and 256.");
             }
@@ -71,7 +77,7 @@ internal static class RunCommands
         var noCache = new Option<bool>("--no-cache") { Description = "Run every step even when a cached result exists." };
         var store = StoreOption();
         var lease = LeaseOption();
-        var command = new Command("run", "Run a pipeline to completion on the embedded store, with live progress. Exit 0 on success, 1 on failure, 2 on bad input.");
+        var command = new Command("run", "Run a pipeline to completion on the embedded store, with live progress. Exit 0 on success, 1 on failure, 2 on bad input, 3 on an invalid pipeline file.");
         command.Arguments.Add(file);
         command.Options.Add(param);
         command.Options.Add(workers);
@@ -86,10 +92,6 @@ internal static class RunCommands
             {
                 var path = parse.GetValue(file)!;
                 var loaded = PipelineFiles.Load(path.FullName, output.Out, output.Err);
-                if (loaded is null)
-                {
-                    return BadInput;
-                }
 
                 var assignments = ParamResolver.ParseAssignments(loaded.Spec, parse.GetValue(param) ?? []);
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: parse.GetValue(noCache), inlineSlots: parse.GetValue(workers));
@@ -442,7 +444,7 @@ internal static class RunCommands
             return null;
         }
 
-        return CliDuration.TryParse(text, out var value) && value >= TimeSpan.FromMilliseconds(200)
+        return Core.Spec.Duration.TryParse(text, out var value) && value >= TimeSpan.FromMilliseconds(200)
             ? value
             : throw new CliInputException($"--lease '{text}' is not a duration of at least 200ms; write e.g. 30s, 2m or 500ms.");
     }
@@ -459,7 +461,7 @@ internal static class RunCommands
             return null;
         }
 
-        return CliDuration.TryParse(text, out var value) && value >= TimeSpan.FromMilliseconds(100)
+        return Core.Spec.Duration.TryParse(text, out var value) && value >= TimeSpan.FromMilliseconds(100)
             ? value
             : throw new CliInputException($"--recover-every '{text}' is not a duration of at least 100ms; write e.g. 1m, 30s, or `off`.");
     }
@@ -485,7 +487,10 @@ internal static class RunCommands
 /// <summary>Bad command-line input with a message saying what to do.</summary>
 internal sealed class CliInputException(string message) : Exception(message);
 
-/// <summary>Where a command prints: text for people, JSON for tools; errors always to stderr.</summary>
+/// <summary>
+/// Where a command prints: text for people, JSON for tools; errors always to stderr. Text goes out escaped
+/// (<see cref="Printable"/>): control characters from step output, params, run ids or file names never act on a terminal.
+/// </summary>
 internal sealed class CliOutput(bool json, TextWriter output, TextWriter error)
 {
     // Nulls are written: tools see every field of the documented shape, present or not.
@@ -514,38 +519,16 @@ internal sealed class CliOutput(bool json, TextWriter output, TextWriter error)
         && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
 
     /// <summary>A progress or info line (stderr in JSON mode, so stdout stays parseable).</summary>
-    public void Info(string line) => (Json ? Err : Out).WriteLine(line);
+    public void Info(string line) => (Json ? Err : Out).WriteLine(Printable.Escape(line, keepNewlines: true));
 
     /// <summary>Text to stdout.</summary>
-    public void Write(string text) => Out.Write(text);
+    public void Write(string text) => Out.Write(Printable.Escape(text, keepNewlines: true));
 
     /// <summary>An error line to stderr.</summary>
-    public void Error(string line) => Err.WriteLine("error: " + line);
+    public void Error(string line) => Err.WriteLine("error: " + Printable.Escape(line, keepNewlines: true));
 
     /// <summary>A value as indented JSON to stdout.</summary>
     public void WriteJson<T>(T value) => Out.WriteLine(JsonSerializer.Serialize(value, Indented));
-}
-
-/// <summary>Durations on the command line: 500ms, 30s, 2m, 1h.</summary>
-internal static class CliDuration
-{
-    public static bool TryParse(string text, out TimeSpan value)
-    {
-        value = default;
-        text = text.Trim();
-        (string Suffix, double Scale)[] units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)];
-        foreach (var (suffix, scale) in units)
-        {
-            if (text.EndsWith(suffix, StringComparison.Ordinal)
-                && double.TryParse(text[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0 && double.IsFinite(n))
-            {
-                value = TimeSpan.FromSeconds(n * scale);
-                return true;
-            }
-        }
-
-        return false;
-    }
 }
 
 /// <summary>Ctrl+C and SIGTERM cancel a token instead of killing the process, so work stops cleanly.</summary>

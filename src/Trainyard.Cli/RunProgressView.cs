@@ -3,6 +3,8 @@ using System.Text;
 using Trainyard.Core.Engine;
 using TaskStatus = Trainyard.Core.Engine.TaskStatus;
 
+using Trainyard.Core.Text;
+
 namespace Trainyard.Cli;
 
 /// <summary>Shows a run's progress while `trainyard run` works on it.</summary>
@@ -61,7 +63,8 @@ internal abstract class RunProgressView
 
             foreach (var line in lines)
             {
-                sb.Append("\e[2K").Append(line).Append('\n');
+                // The view's own escape sequences frame the line; what the line holds came from outside and is escaped.
+                sb.Append("\e[2K").Append(Printable.Escape(line)).Append('\n');
             }
 
             // The table may shrink (rows folded into the summary); clear what the last frame left below.
@@ -153,7 +156,7 @@ internal abstract class RunProgressView
         {
             if (!_headerWritten)
             {
-                output.WriteLine($"run {state.RunId} ({state.PipelineName}) started");
+                output.WriteLine(Printable.Escape($"run {state.RunId} ({state.PipelineName}) started"));
                 _headerWritten = true;
             }
 
@@ -181,7 +184,7 @@ internal abstract class RunProgressView
                     _ => "",
                 };
                 var attempt = task.Attempt == 0 ? "" : $" (attempt {task.Attempt})";
-                output.WriteLine($"[{elapsed,7}] {task.TaskKey} {RunReport.Lower(task.Status)}{attempt}{detail}");
+                output.WriteLine(Printable.Escape($"[{elapsed,7}] {task.TaskKey} {RunReport.Lower(task.Status)}{attempt}{detail}"));
             }
 
             output.Flush();

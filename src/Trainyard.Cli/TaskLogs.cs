@@ -54,8 +54,14 @@ internal static class TaskLogs
             }
             else
             {
+                // In chunks: a log is as long as its step made it; output.Write escapes what the step printed.
                 using var reader = new StreamReader(stream);
-                output.Write(await reader.ReadToEndAsync(ct));
+                var buffer = new char[16 * 1024];
+                int read;
+                while ((read = await reader.ReadAsync(buffer, ct)) > 0)
+                {
+                    output.Write(new string(buffer, 0, read));
+                }
             }
 
             printed++;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
+using Trainyard.Core.Text;
 using Trainyard.Core.Validation;
 
 namespace Trainyard.Cli;
@@ -13,7 +14,7 @@ internal static class ValidateCommands
     {
         var files = new Argument<string[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "Pipeline YAML files to check" };
         var json = new Option<bool>("--json") { Description = "Print a JSON array of diagnostics (for editors and CI) instead of text" };
-        var command = new Command("validate", "Check pipeline files; exit 0 when valid, 1 when any has an error, 2 when a file cannot be read");
+        var command = new Command("validate", "Check pipeline files; exit 0 when valid, 3 when any has an error, 2 when a file cannot be read");
         command.Arguments.Add(files);
         command.Options.Add(json);
         command.SetAction(parseResult => Run(
@@ -43,7 +44,7 @@ internal static class ValidateCommands
                 valid++;
                 if (!json)
                 {
-                    output.WriteLine($"{file}: ok ({result.Spec!.Steps.Count} steps, {result.Warnings.Count()} warnings)");
+                    output.WriteLine($"{Printable.Escape(file)}: ok ({result.Spec!.Steps.Count} steps, {result.Warnings.Count()} warnings)");
                 }
             }
         }
@@ -60,7 +61,7 @@ internal static class ValidateCommands
             output.WriteLine($"{files.Count} file(s) checked, {valid} valid: {errors} error(s), {warnings} warning(s)");
         }
 
-        return ioError ? CliApp.UsageError : all.Any(d => d.Severity == Severity.Error) ? 1 : 0;
+        return ioError ? CliApp.UsageError : all.Any(d => d.Severity == Severity.Error) ? CliApp.InvalidSpec : CliApp.Ok;
     }
 
     /// <summary>Loads a file, writing a one-line message and returning null when it cannot be read.</summary>
@@ -72,7 +73,7 @@ internal static class ValidateCommands
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            error.WriteLine($"{file}: cannot read the file: {ex.Message}");
+            error.WriteLine($"error: {Printable.Escape(file)}: cannot read the file: {Printable.Escape(ex.Message)}");
             return null;
         }
     }
@@ -82,7 +83,8 @@ internal static class ValidateCommands
     {
         foreach (var d in diagnostics.OrderBy(d => d.Severity))
         {
-            output.WriteLine(d.Format());
+            // Messages quote spec text (ids, values): escaped so a crafted file cannot drive the terminal.
+            output.WriteLine(Printable.Escape(d.Format(), keepNewlines: true));
         }
     }
 }

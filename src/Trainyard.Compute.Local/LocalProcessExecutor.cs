@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
+using Trainyard.Core.Text;
 using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Compute.Local;
@@ -27,6 +28,24 @@ public sealed record LocalExecutorOptions
     /// the pipes must not hold the task open forever.
     /// </summary>
     public TimeSpan OutputDrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Host variables the operator lets steps inherit beyond <see cref="StepEnvironment.Allowed"/> (e.g.
+    /// CUDA_VISIBLE_DEVICES); credential-like names are dropped anyway (<see cref="StepEnvironment.IsCredentialName"/>).
+    /// </summary>
+    public IReadOnlyList<string> PassThroughVariables { get; init; } = [];
+
+    /// <summary>The host setting that lists <see cref="PassThroughVariables"/>, comma-separated.</summary>
+    public const string PassThroughVariable = "TRAINYARD_STEP_ENV_PASS";
+
+    /// <summary>Options with <see cref="PassThroughVariables"/> read from <see cref="PassThroughVariable"/>.</summary>
+    /// <param name="getVariable">Reads a host setting (Environment.GetEnvironmentVariable).</param>
+    public static LocalExecutorOptions FromEnvironment(Func<string, string?> getVariable)
+    {
+        ArgumentNullException.ThrowIfNull(getVariable);
+        var names = (getVariable(PassThroughVariable) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return new LocalExecutorOptions { PassThroughVariables = names };
+    }
 }
 
 /// <summary>
@@ -75,7 +94,7 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
             return run;
         }
 
-        return await CollectOutputsAsync(work, context.Artifacts, layout.Output, cancellationToken);
+        return await CollectOutputsAsync(context, context.Artifacts, layout.Output, cancellationToken);
     }
 
     private async Task<TaskOutcome?> RunProcessAsync(TaskExecutionContext context, IReadOnlyList<string> argv, AttemptFolders layout, CancellationToken cancellationToken)
@@ -98,7 +117,8 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
 
         process.StandardInput.Close();
         var stderrTail = new Queue<string>();
-        var lines = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+        // Bounded: a step that prints faster than the log takes it waits on its pipe instead of filling the host's memory.
+        var lines = Channel.CreateBounded<string>(new BoundedChannelOptions(1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         var pumpOut = PumpAsync(process.StandardOutput, null, lines.Writer, stderrTail);
         var pumpErr = PumpAsync(process.StandardError, "[stderr] ", lines.Writer, stderrTail);
         var logging = DrainToLogAsync(lines.Reader, context.Log);
@@ -148,7 +168,7 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
             ExitCode: exitCode);
     }
 
-    private static ProcessStartInfo BuildStartInfo(TaskWorkItem work, IReadOnlyList<string> argv, AttemptFolders layout)
+    private ProcessStartInfo BuildStartInfo(TaskWorkItem work, IReadOnlyList<string> argv, AttemptFolders layout)
     {
         var startInfo = new ProcessStartInfo(argv[0])
         {
@@ -165,8 +185,17 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
             startInfo.ArgumentList.Add(argv[i]);
         }
 
-        // Fault injection is for the trainyard process itself; a step that happens to run trainyard must not inherit it.
-        startInfo.Environment.Remove("TRAINYARD_FAULT");
+        // An allow-list, not the host's environment: a step never sees the host's credentials (or TRAINYARD_FAULT,
+        // which is for the trainyard process itself). The spec's own `env` comes next, Trainyard's context last so a
+        // spec cannot forge it.
+        var inherited = StepEnvironment.Inherited(
+            startInfo.Environment.Select(p => new KeyValuePair<string, string?>(p.Key, p.Value)).ToList(), _options.PassThroughVariables);
+        startInfo.Environment.Clear();
+        foreach (var (key, value) in inherited)
+        {
+            startInfo.Environment[key] = value;
+        }
+
         foreach (var (key, value) in work.Env)
         {
             startInfo.Environment[key] = value;
@@ -187,13 +216,8 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
 
     private async Task PumpAsync(StreamReader reader, string? prefix, ChannelWriter<string> sink, Queue<string> stderrTail)
     {
-        while (await reader.ReadLineAsync() is { } line)
+        await foreach (var line in BoundedLines.ReadAsync(reader, _options.MaxLogLineChars))
         {
-            if (line.Length > _options.MaxLogLineChars)
-            {
-                line = string.Concat(line.AsSpan(0, _options.MaxLogLineChars), " [line cut]");
-            }
-
             if (prefix is not null)
             {
                 lock (stderrTail)
@@ -298,13 +322,19 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
         return Path.Combine(parts);
     }
 
-    private async Task<TaskOutcome> CollectOutputsAsync(TaskWorkItem work, IArtifactStore artifacts, string outputDir, CancellationToken cancellationToken)
+    private async Task<TaskOutcome> CollectOutputsAsync(TaskExecutionContext context, IArtifactStore artifacts, string outputDir, CancellationToken cancellationToken)
     {
-        var outputs = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-        var outputsFile = Path.Combine(outputDir, OutputsFileName);
-        if (File.Exists(outputsFile))
+        var work = context.Work;
+        var (files, links) = OutputFiles(outputDir);
+        foreach (var link in links)
         {
-            var parsed = await ReadOutputsJsonAsync(work, outputsFile, cancellationToken);
+            await context.Log($"[trainyard] skipped symbolic link out/{Printable.Escape(link)}: links in TRAINYARD_OUTPUT_DIR are never followed; copy the file in instead.", cancellationToken);
+        }
+
+        var outputs = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        if (files.Contains(OutputsFileName))
+        {
+            var parsed = await ReadOutputsJsonAsync(work, Path.Combine(outputDir, OutputsFileName), cancellationToken);
             if (parsed.Error is not null)
             {
                 return new TaskOutcome.Failed(parsed.Error, Retryable: false);
@@ -314,9 +344,8 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
         }
 
         var refs = new List<ArtifactRef>();
-        foreach (var file in Directory.EnumerateFiles(outputDir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        foreach (var name in files)
         {
-            var name = Path.GetRelativePath(outputDir, file).Replace(Path.DirectorySeparatorChar, '/');
             if (name == OutputsFileName)
             {
                 continue;
@@ -330,12 +359,58 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
                     Retryable: false);
             }
 
-            await using var stream = File.OpenRead(file);
+            if (PathRules.PathProblem(work.OutputPrefix + name) is { } problem)
+            {
+                return new TaskOutcome.Failed($"step '{work.StepId}': output file {Printable.Quote(name)} {problem}.", Retryable: false);
+            }
+
+            var path = Path.Combine(outputDir, name);
+            // A FIFO or socket left in the folder reports length 0 and would block open(2) forever (no writer, no
+            // timeout at this point): empty entries are stored as empty files without opening them.
+            await using var stream = new FileInfo(path).Length == 0
+                ? Stream.Null
+                : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, FileOptions.Asynchronous);
             var info = await artifacts.PutAsync(work.OutputPrefix + name, stream, cancellationToken);
             refs.Add(new ArtifactRef(name, info.Path, info.Sha256, info.Size));
         }
 
         return new TaskOutcome.Succeeded(new TaskResult { Outputs = outputs, Artifacts = refs });
+    }
+
+    /// <summary>
+    /// Regular files under <paramref name="outputDir"/> ('/'-separated, relative, ordinal order) and the symbolic links
+    /// found there, which are neither followed nor uploaded: a link to /etc/passwd or to a parent folder (a loop) must
+    /// not become an artifact or a walk without end.
+    /// </summary>
+    private static (List<string> Files, List<string> Links) OutputFiles(string outputDir)
+    {
+        var files = new List<string>();
+        var links = new List<string>();
+        var pending = new Stack<DirectoryInfo>();
+        pending.Push(new DirectoryInfo(outputDir));
+        while (pending.Count > 0)
+        {
+            foreach (var entry in pending.Pop().EnumerateFileSystemInfos())
+            {
+                var name = Path.GetRelativePath(outputDir, entry.FullName).Replace(Path.DirectorySeparatorChar, '/');
+                if (entry.LinkTarget is not null || entry.Attributes.HasFlag(FileAttributes.ReparsePoint))
+                {
+                    links.Add(name);
+                }
+                else if (entry is DirectoryInfo dir)
+                {
+                    pending.Push(dir);
+                }
+                else
+                {
+                    files.Add(name);
+                }
+            }
+        }
+
+        files.Sort(StringComparer.Ordinal);
+        links.Sort(StringComparer.Ordinal);
+        return (files, links);
     }
 
     private async Task<(Dictionary<string, JsonElement>? Values, string? Error)> ReadOutputsJsonAsync(TaskWorkItem work, string path, CancellationToken cancellationToken)

@@ -1,8 +1,8 @@
-using System.Globalization;
 using System.Text.Json;
 using Trainyard.Core.Spec;
 using Trainyard.Execution;
 using Trainyard.Execution.Contracts;
+using CoreParams = Trainyard.Core.Spec.ParamResolver;
 
 namespace Trainyard.Runtime;
 
@@ -104,62 +104,12 @@ public static class ParamResolver
         return result;
     }
 
-    private static bool TryConvert(ParamType type, string text, out JsonElement value)
-    {
-        value = default;
-        switch (type)
-        {
-            case ParamType.String:
-                value = JsonSerializer.SerializeToElement(text);
-                return true;
-            case ParamType.Integer when long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l):
-                value = JsonSerializer.SerializeToElement(l);
-                return true;
-            case ParamType.Number when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d):
-                value = JsonSerializer.SerializeToElement(d);
-                return true;
-            case ParamType.Boolean when bool.TryParse(text, out var b):
-                value = JsonSerializer.SerializeToElement(b);
-                return true;
-            case ParamType.List when text.TrimStart().StartsWith('['):
-                try
-                {
-                    using var doc = JsonDocument.Parse(text);
-                    value = doc.RootElement.Clone();
-                    return value.ValueKind == JsonValueKind.Array;
-                }
-                catch (JsonException)
-                {
-                    return false;
-                }
+    // One parser and one type check per concept, in Core: `plan`, `validate` and the HTTP API read params the same way.
+    private static bool TryConvert(ParamType type, string text, out JsonElement value) => CoreParams.TryConvert(text, type, out value);
 
-            case ParamType.List:
-                value = JsonSerializer.SerializeToElement(text.Length == 0 ? [] : text.Split(',', StringSplitOptions.TrimEntries));
-                return true;
-            default:
-                return false;
-        }
-    }
+    private static bool Matches(ParamType type, JsonElement v) => CoreParams.Matches(type, v);
 
-    private static bool Matches(ParamType type, JsonElement v) => type switch
-    {
-        ParamType.String => v.ValueKind == JsonValueKind.String,
-        ParamType.Number => v.ValueKind == JsonValueKind.Number,
-        ParamType.Integer => v.ValueKind == JsonValueKind.Number && (v.TryGetInt64(out _) || (v.TryGetDouble(out var d) && d == Math.Floor(d))),
-        ParamType.Boolean => v.ValueKind is JsonValueKind.True or JsonValueKind.False,
-        ParamType.List => v.ValueKind == JsonValueKind.Array,
-        _ => false,
-    };
-
-    private static string Describe(ParamType type) => type switch
-    {
-        ParamType.String => "a string",
-        ParamType.Number => "a number",
-        ParamType.Integer => "an integer",
-        ParamType.Boolean => "true or false",
-        ParamType.List => "a list",
-        _ => type.ToString(),
-    };
+    private static string Describe(ParamType type) => CoreParams.Describe(type);
 
     private static string At(ParamSpec p) => p.Location is { } l ? $" (declared at {l})" : "";
 

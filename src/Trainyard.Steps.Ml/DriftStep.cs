@@ -67,7 +67,7 @@ public sealed class DriftStep : IBuiltinStep
         var emitted = 0;
         if (inputs.Boolean("emit", false) && drifted.Count > 0)
         {
-            var model = inputs.RequiredString("model");
+            var model = inputs.Checked("model", inputs.RequiredString("model"), InputRule.ModelName);
             var window = inputs.OptionalString("window") ?? context.Time.GetUtcNow().ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
             var sink = context.Services?.GetService(typeof(ISignalSink)) as ISignalSink ?? new ArtifactSignalSink(context.Artifacts);
             foreach (var f in drifted)

@@ -29,7 +29,7 @@ public sealed class GenerateChurnDataStep : IBuiltinStep
         var seed = inputs.Integer("seed", 42);
         var shift = inputs.Number("shift", 0);
         var missing = inputs.Number("missingFraction", 0.01);
-        var name = inputs.OptionalString("name") ?? "churn.csv";
+        var name = io.OutputName("name", inputs.OptionalString("name") ?? "churn.csv");
         var path = io.ScratchPath(name);
         await using (var file = new StreamWriter(path, false, new UTF8Encoding(false), 1 << 16))
         {

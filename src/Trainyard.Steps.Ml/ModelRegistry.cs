@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
+using Trainyard.Core.Spec;
+using Trainyard.Core.Text;
 using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml;
@@ -198,9 +200,9 @@ public sealed class ModelRegistry(IArtifactStore artifacts, TimeProvider? time =
 
     private static void ValidateName(string name)
     {
-        if (string.IsNullOrEmpty(name) || name.Length > 100 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || name == "stages")
+        if (PathRules.ModelNameProblem(name) is { } problem)
         {
-            throw new ModelRegistryException($"Model name '{name}' is invalid: use 1-100 letters, digits, '-', '_' or '.'.");
+            throw new ModelRegistryException($"Model name {Printable.Quote(name)} {problem}.");
         }
     }
 

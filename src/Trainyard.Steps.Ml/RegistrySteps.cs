@@ -18,10 +18,10 @@ public sealed class RegisterModelStep : IBuiltinStep
         ArgumentNullException.ThrowIfNull(context);
         var inputs = StepInputs.Of(Info.Name, context);
         var io = new StepIo(context, inputs) { Token = cancellationToken };
-        var name = inputs.RequiredString("name");
-        var model = inputs.RequiredString("model");
+        var name = inputs.Checked("name", inputs.RequiredString("name"), InputRule.ModelName);
+        var model = inputs.RequiredPath("model");
         var files = new Dictionary<string, string>(StringComparer.Ordinal) { ["model.zip"] = model };
-        foreach (var extra in inputs.StringList("files"))
+        foreach (var extra in inputs.PathList("files"))
         {
             // Two steps' stats.json must not collide: the second becomes <task>-stats.json (task from runs/<run>/<task>/...).
             var segments = extra.Split('/');
@@ -33,7 +33,7 @@ public sealed class RegisterModelStep : IBuiltinStep
         }
 
         var data = new List<LineageArtifact>();
-        foreach (var path in inputs.StringList("data"))
+        foreach (var path in inputs.PathList("data"))
         {
             var info = await context.Artifacts.GetInfoAsync(path, cancellationToken) ?? throw inputs.Bad("data", $"names artifact '{path}', which does not exist");
             data.Add(new LineageArtifact("data", info.Path, info.Sha256));
@@ -106,7 +106,7 @@ public sealed class PromoteModelStep : IBuiltinStep
         ArgumentNullException.ThrowIfNull(context);
         var inputs = StepInputs.Of(Info.Name, context);
         var io = new StepIo(context, inputs) { Token = cancellationToken };
-        var name = inputs.RequiredString("name");
+        var name = inputs.Checked("name", inputs.RequiredString("name"), InputRule.ModelName);
         var stage = inputs.RequiredString("stage");
         var by = $"run {context.Work.RunId} task {context.Work.TaskKey}";
         var registry = context.Services?.GetService(typeof(ModelRegistry)) as ModelRegistry ?? new ModelRegistry(context.Artifacts, context.Time);

@@ -168,7 +168,7 @@ public sealed class QualityGateStep : IBuiltinStep
     private static async Task<GateCheck> CompareAsync(StepInputs inputs, StepIo io, JsonElement compare, Dictionary<string, double> metrics, CancellationToken cancellationToken)
     {
         string Req(string p) => compare.TryGetProperty(p, out var v) && v.GetString() is { Length: > 0 } s ? s : throw inputs.Bad($"compare.{p}", "is required");
-        var model = Req("model");
+        var model = inputs.Checked("compare.model", Req("model"), InputRule.ModelName);
         var stage = compare.TryGetProperty("stage", out var st) ? st.GetString() ?? "production" : "production";
         var metric = Req("metric");
         var tolerance = Expectations.Num(inputs, "compare", compare, "maxRegression") ?? 0;

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
+using Trainyard.Core.Steps;
+using Trainyard.Core.Text;
 using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml;
@@ -98,6 +100,19 @@ internal sealed class StepInputs(string step, IReadOnlyDictionary<string, JsonEl
     }
 
     public JsonElement? OptionalObject(string name) => Has(name) ? Object(name) : null;
+
+    /// <summary>
+    /// <paramref name="value"/> (given for input <paramref name="name"/>) checked against <paramref name="rule"/>: a
+    /// path that would leave its root fails the step for good, naming the field, before anything is read or written.
+    /// </summary>
+    public string Checked(string name, string value, InputRule rule)
+        => InputRules.Problem(rule, value) is { } problem ? throw Bad(name, $"{Printable.Quote(value)} {problem}; {InputRules.Hint(rule)}") : value;
+
+    /// <summary>A required artifact path input.</summary>
+    public string RequiredPath(string name) => Checked(name, RequiredString(name), InputRule.ArtifactPath);
+
+    /// <summary>A list of artifact paths (a single string is a one-element list).</summary>
+    public IReadOnlyList<string> PathList(string name) => [.. StringList(name).Select(p => Checked(name, p, InputRule.ArtifactPath))];
 
     public StepFailedException Bad(string name, string problem) =>
         new($"{step}: input '{name}' {problem}. Fix the step's `with.{name}` in the pipeline file.");

@@ -1,6 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Trainyard.Core.Engine;
+using Trainyard.Core.Spec;
+using Trainyard.Core.Steps;
+using Trainyard.Core.Text;
 using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Steps.Ml;
@@ -30,8 +33,10 @@ internal sealed class StepIo(StepContext context, StepInputs inputs)
         return await OpenPathAsync(input, path);
     }
 
+    /// <summary>Opens artifact <paramref name="path"/> given by input <paramref name="input"/>; a path outside the store fails naming the input.</summary>
     public async Task<(Stream Stream, ArtifactInfo Info)> OpenPathAsync(string input, string path)
     {
+        inputs.Checked(input, path, InputRule.ArtifactPath);
         var info = await Artifacts.GetInfoAsync(path, Token);
         var stream = info is null ? null : await Artifacts.OpenReadAsync(path, Token);
         if (info is null || stream is null)
@@ -84,11 +89,33 @@ internal sealed class StepIo(StepContext context, StepInputs inputs)
             : OpenCsv(stream, path);
     }
 
-    /// <summary>A scratch file path in the attempt's working directory.</summary>
+    /// <summary>
+    /// A scratch file path in the attempt's working directory for relative name <paramref name="name"/> (its folders
+    /// created); a name that would resolve outside the folder is refused before anything is created.
+    /// </summary>
     public string ScratchPath(string name)
     {
-        Directory.CreateDirectory(context.WorkingDirectory);
-        return Path.Combine(context.WorkingDirectory, name);
+        var root = Path.GetFullPath(context.WorkingDirectory);
+        var path = PathRules.PathProblem(name) is null ? Path.GetFullPath(Path.Combine(root, name)) : null;
+        if (path is null || !path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            throw new StepFailedException($"{inputs.Step}: scratch file {Printable.Quote(name)} would be outside the step's working folder; give a plain relative file name.");
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        return path;
+    }
+
+    /// <summary>Output file name <paramref name="name"/> given by input <paramref name="input"/>, checked before anything is written.</summary>
+    public string OutputName(string input, string name)
+    {
+        inputs.Checked(input, name, InputRule.OutputPath);
+        if (name == LineageRecord.FileName)
+        {
+            throw inputs.Bad(input, $"is '{LineageRecord.FileName}', which the step writes itself; choose another name");
+        }
+
+        return name;
     }
 
     /// <summary>Uploads a local file as output artifact <paramref name="name"/> and reports it as output <paramref name="output"/>.</summary>
@@ -98,8 +125,14 @@ internal sealed class StepIo(StepContext context, StepInputs inputs)
         return await PutAsync(output, name, file);
     }
 
+    /// <summary>Uploads <paramref name="content"/> as output artifact <paramref name="name"/> (under the attempt's prefix).</summary>
     public async Task<ArtifactRef> PutAsync(string? output, string name, Stream content)
     {
+        if (PathRules.PathProblem(context.Work.OutputPrefix + name) is { } problem)
+        {
+            throw new StepFailedException($"{inputs.Step}: output file {Printable.Quote(name)} {problem}.");
+        }
+
         var info = await Artifacts.PutAsync(context.Work.OutputPrefix + name, content, Token);
         var artifact = new ArtifactRef(output ?? name, info.Path, info.Sha256, info.Size);
         _written.Add(artifact);

@@ -100,7 +100,7 @@ public sealed class TrainMlnetStep : IBuiltinStep
     /// </summary>
     private static async Task<string> StageAsync(StepIo io, string input)
     {
-        var paths = io.Inputs.StringList(input);
+        var paths = io.Inputs.PathList(input);
         if (paths.Count == 0)
         {
             throw io.Inputs.Bad(input, "is required (an artifact path or a list of them)");

@@ -67,7 +67,7 @@ public sealed class PipelineCommandsTests : IDisposable
 
         var push = await _cli.RunAsync(["pipelines", "push", file]);
 
-        Assert.Equal(2, push.ExitCode);
+        Assert.Equal(CliApp.InvalidSpec, push.ExitCode);
         Assert.Contains("TY014", push.Stderr);
         Assert.Contains("cycle", push.Stderr);
         Assert.Contains("TY025", push.Stderr);

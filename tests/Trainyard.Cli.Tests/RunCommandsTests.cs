@@ -150,7 +150,7 @@ public sealed class RunCommandsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Run_InvalidPipeline_ExitsTwoWithFileAndLine()
+    public async Task Run_InvalidPipeline_ExitsInvalidSpecWithFileAndLine()
     {
         var pipeline = _cli.WriteFile("bad.yaml", """
             name: bad
@@ -164,7 +164,7 @@ public sealed class RunCommandsTests : IAsyncLifetime
 
         var result = await _cli.RunAsync(["run", pipeline]);
 
-        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.True(result.ExitCode == CliApp.InvalidSpec, result.ToString());
         Assert.Contains("bad.yaml:", result.Stdout + result.Stderr, StringComparison.Ordinal);
         Assert.Contains("nope", result.Stdout + result.Stderr, StringComparison.Ordinal);
         var runs = await _cli.RunAsync(["runs", "--json"]);

@@ -38,11 +38,11 @@ public sealed class SpecCommandsTests : IDisposable
     }
 
     [Fact]
-    public async Task Validate_InvalidFile_ExitsOneWithErrorsBeforeWarnings()
+    public async Task Validate_InvalidFile_ExitsInvalidSpecWithErrorsBeforeWarnings()
     {
         var bad = Write("bad.yaml", "name: demo\nparams:\n  unused: { type: string }\nsteps:\n  - id: train\n    uses: echo\n  - id: eval\n    uses: echo\n    needs: traim\n");
         var (code, output, _) = await Run("validate", bad, Churn);
-        Assert.Equal(1, code);
+        Assert.Equal(CliApp.InvalidSpec, code);
         var lines = output.Split('\n');
         int error = Array.FindIndex(lines, l => l == $"{bad}:9:12: error TY012: steps.eval.needs[0]: unknown step 'traim' — did you mean 'train'?");
         int warning = Array.FindIndex(lines, l => l == $"{bad}:3:3: warning TY101: params.unused: param 'unused' is never used");
@@ -56,7 +56,7 @@ public sealed class SpecCommandsTests : IDisposable
     {
         var bad = Write("bad.yaml", "name: demo\nsteps:\n  - id: a\n    uses: nope\n");
         var (code, output, _) = await Run("validate", "--json", bad);
-        Assert.Equal(1, code);
+        Assert.Equal(CliApp.InvalidSpec, code);
         var d = Assert.Single(JsonDocument.Parse(output).RootElement.EnumerateArray());
         Assert.Equal("error", d.GetProperty("severity").GetString());
         Assert.Equal("TY025", d.GetProperty("code").GetString());
@@ -98,7 +98,7 @@ public sealed class SpecCommandsTests : IDisposable
         Assert.Contains("train [foreach ${{ params.trainers }}: 2 items, maxParallel 3]", output, StringComparison.Ordinal);
 
         var (badCode, _, err) = await Run("plan", Churn, "--param", "minAuc=high", "--param", "minAcu=1");
-        Assert.Equal(1, badCode);
+        Assert.Equal(CliApp.UsageError, badCode);
         Assert.Contains("error TY021: params.minAuc: 'high' is not a number", err, StringComparison.Ordinal);
         Assert.Contains("error TY033: params.minAcu: the pipeline declares no param 'minAcu' — did you mean 'minAuc'?", err, StringComparison.Ordinal);
 
@@ -124,11 +124,11 @@ public sealed class SpecCommandsTests : IDisposable
     }
 
     [Fact]
-    public async Task Plan_InvalidPipeline_ExitsOneWithDiagnostics()
+    public async Task Plan_InvalidPipeline_ExitsInvalidSpecWithDiagnostics()
     {
         var bad = Write("cycle.yaml", "name: demo\nsteps:\n  - { id: a, uses: echo, needs: b }\n  - { id: b, uses: echo, needs: a }\n");
         var (code, _, err) = await Run("plan", bad);
-        Assert.Equal(1, code);
+        Assert.Equal(CliApp.InvalidSpec, code);
         Assert.Contains($"{bad}:3:33: error TY014: steps.a.needs[0]: steps form a cycle: a -> b -> a", err, StringComparison.Ordinal);
     }
 }

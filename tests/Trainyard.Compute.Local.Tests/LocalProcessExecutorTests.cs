@@ -318,6 +318,51 @@ public sealed class LocalProcessExecutorTests : IDisposable
         Assert.Equal("result.txt", Assert.Single(again.Result.Artifacts).Name);
     }
 
+    [Fact]
+    public async Task ExecuteAsync_SymlinksInTheOutputFolder_AreNotFollowedNorUploaded()
+    {
+        var secret = Path.Combine(_root, "secret.txt");
+        await File.WriteAllTextAsync(secret, "host secret");
+        Directory.CreateDirectory(Path.Combine(_root, "outside", "deep"));
+        await File.WriteAllTextAsync(Path.Combine(_root, "outside", "deep", "x.txt"), "outside file");
+        var script = WriteScript($"""
+            set -e
+            echo kept > "$TRAINYARD_OUTPUT_DIR/real.txt"
+            ln -s '{secret}' "$TRAINYARD_OUTPUT_DIR/passwd"
+            ln -s '{Path.Combine(_root, "outside")}' "$TRAINYARD_OUTPUT_DIR/dir"
+            mkdir "$TRAINYARD_OUTPUT_DIR/sub"
+            ln -s "$TRAINYARD_OUTPUT_DIR" "$TRAINYARD_OUTPUT_DIR/sub/loop"
+            ln -s real.txt "$TRAINYARD_OUTPUT_DIR/inside-link"
+            ln -s '{secret}' "$TRAINYARD_OUTPUT_DIR/outputs.json"
+            """);
+
+        var outcome = await Execute(Work(["/bin/sh", script]));
+
+        var result = Assert.IsType<TaskOutcome.Succeeded>(outcome).Result;
+        Assert.Equal("real.txt", Assert.Single(result.Artifacts).Name);
+        Assert.Empty(result.Outputs);
+        Assert.Contains(_log, l => l.Contains("symbolic link", StringComparison.Ordinal) && l.Contains("passwd", StringComparison.Ordinal));
+        Assert.Contains(_log, l => l.Contains("symbolic link", StringComparison.Ordinal) && l.Contains("sub/loop", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_FifoLeftInTheOutputFolder_DoesNotHangTheCollection()
+    {
+        var script = WriteScript("""
+            set -e
+            mkfifo "$TRAINYARD_OUTPUT_DIR/pipe"
+            : > "$TRAINYARD_OUTPUT_DIR/empty.txt"
+            echo data > "$TRAINYARD_OUTPUT_DIR/data.txt"
+            """);
+
+        // Bounded from outside: a blocked open(2) does not see the cancellation token.
+        var outcome = await Execute(Work(["/bin/sh", script])).WaitAsync(TestTimeout);
+
+        var result = Assert.IsType<TaskOutcome.Succeeded>(outcome).Result;
+        Assert.Equal(["data.txt", "empty.txt", "pipe"], result.Artifacts.Select(a => a.Name));
+        Assert.Equal(0, result.Artifacts.Single(a => a.Name == "pipe").Size);
+    }
+
     private string WorkDir => Path.Combine(_root, "work");
 
     private static TaskWorkItem Work(IReadOnlyList<string> command) => new()
@@ -338,19 +383,21 @@ public sealed class LocalProcessExecutorTests : IDisposable
         using var timeout = new CancellationTokenSource(TestTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         Directory.CreateDirectory(WorkDir);
-        var context = new TaskExecutionContext
-        {
-            Work = work,
-            Artifacts = _artifacts,
-            WorkingDirectory = WorkDir,
-            Log = (line, _) =>
-            {
-                _log.Enqueue(line);
-                return Task.CompletedTask;
-            },
-        };
-        return await (executor ?? new LocalProcessExecutor()).ExecuteAsync(context, linked.Token);
+        return await (executor ?? new LocalProcessExecutor()).ExecuteAsync(Context(work, _artifacts, WorkDir, _log), linked.Token);
     }
+
+    /// <summary>An execution context whose log lines go to <paramref name="log"/>.</summary>
+    internal static TaskExecutionContext Context(TaskWorkItem work, IArtifactStore artifacts, string workDir, ConcurrentQueue<string> log) => new()
+    {
+        Work = work,
+        Artifacts = artifacts,
+        WorkingDirectory = workDir,
+        Log = (line, _) =>
+        {
+            log.Enqueue(line);
+            return Task.CompletedTask;
+        },
+    };
 
     private string WriteScript(string body)
     {

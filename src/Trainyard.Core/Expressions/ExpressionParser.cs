@@ -172,22 +172,30 @@ public static class ExpressionParser
                 return new LiteralExpr(JsonSerializer.SerializeToElement(ReadString())) { Position = at };
             }
 
-            if (char.IsDigit(c) || ((c == '-' || c == '+') && Pos + 1 < s.Length && char.IsDigit(s[Pos + 1])))
+            if (char.IsAsciiDigit(c) || ((c == '-' || c == '+') && Pos + 1 < s.Length && char.IsAsciiDigit(s[Pos + 1])))
             {
                 int start = Pos;
                 Pos++;
-                while (Pos < s.Length && (char.IsDigit(s[Pos]) || s[Pos] is '.' or 'e' or 'E' || ((s[Pos] is '-' or '+') && s[Pos - 1] is 'e' or 'E')))
+                while (Pos < s.Length && (char.IsAsciiDigit(s[Pos]) || s[Pos] is '.' or 'e' or 'E' || ((s[Pos] is '-' or '+') && s[Pos - 1] is 'e' or 'E')))
                 {
                     Pos++;
                 }
 
                 var num = s[start..Pos];
-                if (!double.TryParse(num, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+                if (!double.TryParse(num, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
                 {
-                    throw new ExpressionException($"'{num}' is not a number", start);
+                    throw new ExpressionException($"'{num}' is not a number (or is out of range)", start);
                 }
 
-                return new LiteralExpr(JsonDocument.Parse(num.TrimStart('+')).RootElement.Clone()) { Position = at };
+                try
+                {
+                    return new LiteralExpr(JsonDocument.Parse(num.TrimStart('+')).RootElement.Clone()) { Position = at };
+                }
+                catch (JsonException)
+                {
+                    // Found by FuzzTests: "00" and "1." are numbers to .NET but not to JSON, which values are.
+                    throw new ExpressionException($"'{num}' is not a number as JSON writes them: no leading zeros, digits after '.', e.g. 0, 1.5, 2e3", start);
+                }
             }
 
             if (IsIdentStart(c))

@@ -241,6 +241,12 @@ internal sealed partial class SpecReader(string file, List<Diagnostic> diagnosti
             return result;
         }
 
+        if (seq.Items.Count == 0)
+        {
+            Error(DiagnosticCodes.MissingField, seq, "steps", "`steps` is empty; a pipeline needs at least one step", "add a step, e.g. `- { id: hello, uses: echo, with: { message: hi } }`");
+            return result;
+        }
+
         if (seq.Items.Count > PipelineLoader.MaxSteps)
         {
             Error(DiagnosticCodes.Limit, seq, "steps", $"the pipeline has {seq.Items.Count} steps; the limit is {PipelineLoader.MaxSteps}", "split the pipeline into several pipelines, or fan out with foreach instead of repeating steps");
@@ -355,6 +361,10 @@ internal sealed partial class SpecReader(string file, List<Diagnostic> diagnosti
                 if (seq.Items.Count == 0)
                 {
                     Error(DiagnosticCodes.MissingField, cn, path + ".command", "`command` is empty", "name the program to run first, e.g. [python, train.py]");
+                }
+                else if (command.Count == seq.Items.Count && string.IsNullOrWhiteSpace(command[0]))
+                {
+                    Error(DiagnosticCodes.MissingField, seq.Items[0], path + ".command[0]", "the program to run (`command[0]`) is empty", "name the program first, e.g. [python, train.py]");
                 }
             }
         }

@@ -17,7 +17,30 @@ public sealed record BuiltinStepInfo(string Name, string Version, string Descrip
 }
 
 /// <summary>One `with` input of a built-in step.</summary>
-public sealed record StepInputInfo(string Name, string Type, bool Required, string Description);
+public sealed record StepInputInfo(string Name, string Type, bool Required, string Description)
+{
+    /// <summary>The rule its string values (each element of a list) follow; `validate` and the step apply the same one.</summary>
+    public InputRule Rule { get; init; }
+}
+
+/// <summary>What a built-in step's string input names, so a value that would leave its root is refused by `validate`.</summary>
+public enum InputRule
+{
+    /// <summary>Free text.</summary>
+    None,
+
+    /// <summary>An artifact path inside the artifact store (<see cref="Spec.PathRules.PathProblem"/>).</summary>
+    ArtifactPath,
+
+    /// <summary>A relative file path inside the step's output folder (same rule as an artifact path).</summary>
+    OutputPath,
+
+    /// <summary>A single file name: no folders.</summary>
+    FileName,
+
+    /// <summary>A model name in the registry (<see cref="Spec.PathRules.ModelNameProblem"/>).</summary>
+    ModelName,
+}
 
 /// <summary>The built-in steps known to validation. Hosts compose it from every registered step.</summary>
 public sealed class StepCatalog

@@ -32,7 +32,7 @@ public static class StandardSteps
     /// <summary>Writes a text artifact.</summary>
     public static BuiltinStepInfo WriteFile { get; } = new("write-file", "1", "Writes `content` to the artifact `name` and outputs its path.")
     {
-        Inputs = [In("name", "string", true, "File name inside the step's output folder."), In("content", "string", true, "Text to write.")],
+        Inputs = [In("name", "string", true, "File name inside the step's output folder.") with { Rule = InputRule.OutputPath }, In("content", "string", true, "Text to write.")],
         Outputs = ["path", "sha256"],
     };
 
@@ -45,7 +45,7 @@ public static class StandardSteps
             In("seed", "integer", false, "Random seed (default 42)."),
             In("shift", "number", false, "Distribution shift for drift samples: 0 none (default), 1 strong."),
             In("missingFraction", "number", false, "Share of total_charges left empty (default 0.01)."),
-            In("name", "string", false, "File name (default churn.csv)."),
+            In("name", "string", false, "File name (default churn.csv).") with { Rule = InputRule.OutputPath },
         ],
         Outputs = ["dataset", "rows"],
     };
@@ -58,7 +58,7 @@ public static class StandardSteps
             In("source", "string", true, "The data URI: file:relative/path under the local data root, or the blob's URL in the data container (a blob trigger's ${{ trigger.url }})."),
             In("etag", "string", false, "The version to read (a blob trigger's ${{ trigger.etag }}); the step fails when the object changed since."),
             In("maxBytes", "integer", false, "Largest object accepted, in bytes (default 10 GiB)."),
-            In("name", "string", false, "Artifact file name (default: the source's file name); a plain name, no folders."),
+            In("name", "string", false, "Artifact file name (default: the source's file name); a plain name, no folders.") with { Rule = InputRule.FileName },
         ],
         Outputs = ["dataset", "sha256", "size", "source", "etag"],
     };
@@ -68,7 +68,7 @@ public static class StandardSteps
     {
         Inputs =
         [
-            In("dataset", "string", true, "Artifact path of the CSV or Parquet file."),
+            In("dataset", "string", true, "Artifact path of the CSV or Parquet file.") with { Rule = InputRule.ArtifactPath },
             In("format", "string", false, "csv or parquet; default from the file extension (.parquet or .pq is Parquet, anything else CSV)."),
             In("expectations", "object", true, "columns (type, required, notNull, min, max, allowed, maxNullFraction, maxOutlierFraction, iqrMultiplier), rowCount {min, max}, maxDuplicateFraction, nullValues."),
         ],
@@ -80,7 +80,7 @@ public static class StandardSteps
     {
         Inputs =
         [
-            In("dataset", "string", true, "Artifact path of the CSV file."),
+            In("dataset", "string", true, "Artifact path of the CSV file.") with { Rule = InputRule.ArtifactPath },
             In("label", "string", true, "Label column (kept last, untransformed)."),
             In("select", "list", false, "Feature columns to keep (default: all)."),
             In("drop", "list", false, "Columns to drop."),
@@ -97,9 +97,9 @@ public static class StandardSteps
     {
         Inputs =
         [
-            In("train", "string|list", true, "Artifact path of the training CSV, or a list of row-aligned feature-set CSVs joined column-wise."),
-            In("validation", "string|list", false, "Evaluation CSV(s) (else test, else train), joined like `train`."),
-            In("test", "string|list", false, "Test CSV(s), joined like `train`."),
+            In("train", "string|list", true, "Artifact path of the training CSV, or a list of row-aligned feature-set CSVs joined column-wise.") with { Rule = InputRule.ArtifactPath },
+            In("validation", "string|list", false, "Evaluation CSV(s) (else test, else train), joined like `train`.") with { Rule = InputRule.ArtifactPath },
+            In("test", "string|list", false, "Test CSV(s), joined like `train`.") with { Rule = InputRule.ArtifactPath },
             In("label", "string", true, "Label column."),
             In("task", "string", false, "binary (default) | regression."),
             In("trainer", "string", true, "fasttree | lightgbm | sdca | logistic | fastforest."),
@@ -140,15 +140,15 @@ public static class StandardSteps
     {
         Inputs =
         [
-            In("reference", "string", true, "Artifact path of the reference CSV."),
-            In("current", "string", true, "Artifact path of the current CSV."),
+            In("reference", "string", true, "Artifact path of the reference CSV.") with { Rule = InputRule.ArtifactPath },
+            In("current", "string", true, "Artifact path of the current CSV.") with { Rule = InputRule.ArtifactPath },
             In("features", "list", false, "Numeric columns to compare (default: every numeric column of both)."),
             In("bins", "integer", false, "PSI bins (reference quantiles, default 10)."),
             In("psiThreshold", "number", false, "PSI at or above which a feature drifted (default 0.2)."),
             In("ksAlpha", "number", false, "KS p-value below which the KS test flags a feature (default 0.01)."),
             In("sampleSize", "integer", false, "Reservoir size per feature (default 100000)."),
             In("emit", "boolean", false, "Send a drift signal per drifted feature (default false)."),
-            In("model", "string", false, "Model named in signals (required with emit)."),
+            In("model", "string", false, "Model named in signals (required with emit).") with { Rule = InputRule.ModelName },
             In("window", "string", false, "Window the current data covers (default: today's date)."),
         ],
         Outputs = ["report", "drifted", "driftedFeatures", "max_psi", "signals"],
@@ -159,12 +159,12 @@ public static class StandardSteps
     {
         Inputs =
         [
-            In("name", "string", true, "Model name."),
-            In("model", "string", true, "Artifact path of the model file."),
+            In("name", "string", true, "Model name.") with { Rule = InputRule.ModelName },
+            In("model", "string", true, "Artifact path of the model file.") with { Rule = InputRule.ArtifactPath },
             In("metrics", "object", false, "Metrics to record."),
             In("params", "object", false, "Training parameters to record."),
-            In("data", "list", false, "Artifact paths of the data it was trained on (hashes recorded)."),
-            In("files", "list", false, "Extra artifact paths to store with the model (e.g. feature stats)."),
+            In("data", "list", false, "Artifact paths of the data it was trained on (hashes recorded).") with { Rule = InputRule.ArtifactPath },
+            In("files", "list", false, "Extra artifact paths to store with the model (e.g. feature stats).") with { Rule = InputRule.ArtifactPath },
             In("description", "string", false, "Free text."),
         ],
         Outputs = ["name", "version", "path", "model"],
@@ -175,7 +175,7 @@ public static class StandardSteps
     {
         Inputs =
         [
-            In("name", "string", true, "Model name."),
+            In("name", "string", true, "Model name.") with { Rule = InputRule.ModelName },
             In("version", "integer", false, "Version to promote (required unless rollback)."),
             In("stage", "string", true, "staging | production."),
             In("rollback", "boolean", false, "Move the stage back to its previous version instead."),

@@ -5,6 +5,7 @@ using Cronos;
 using Trainyard.Core.Expressions;
 using Trainyard.Core.Spec;
 using Trainyard.Core.Steps;
+using Trainyard.Core.Text;
 
 namespace Trainyard.Core.Validation;
 
@@ -525,6 +526,35 @@ public static partial class PipelineValidator
                 {
                     Error(DiagnosticCodes.InputType, $"{path}.with.{key}", s.Id, $"input '{key}' of '{info.Name}' must be {expected}, got {ParamResolver.DescribeValue(value)}",
                         $"write {expected} (or an expression `${{{{ ... }}}}` that gives one)");
+                    continue;
+                }
+
+                CheckInputRule(input, value, $"{path}.with.{key}", s.Id, info.Name);
+            }
+        }
+
+        /// <summary>Literal values of a path-like input follow the same rule the step applies at run time.</summary>
+        private void CheckInputRule(StepInputInfo input, JsonElement value, string at, string stepId, string step)
+        {
+            if (input.Rule == InputRule.None)
+            {
+                return;
+            }
+
+            var items = value.ValueKind == JsonValueKind.Array ? value.EnumerateArray().ToList() : [value];
+            for (int n = 0; n < items.Count; n++)
+            {
+                var item = items[n];
+                if (item.ValueKind != JsonValueKind.String || Template.ContainsExpression(item.GetString()!))
+                {
+                    continue;
+                }
+
+                var text = item.GetString()!;
+                if (InputRules.Problem(input.Rule, text) is { } problem)
+                {
+                    Error(DiagnosticCodes.InvalidValue, value.ValueKind == JsonValueKind.Array ? $"{at}[{n}]" : at, stepId,
+                        $"input '{input.Name}' of '{step}': {Printable.Quote(text)} {problem}", InputRules.Hint(input.Rule));
                 }
             }
         }
@@ -870,6 +900,7 @@ public static partial class PipelineValidator
                     else
                     {
                         _usedParams.Add(p[1]);
+                        CheckParamField(p, _params[p[1]], Fail);
                     }
 
                     return;
@@ -913,6 +944,25 @@ public static partial class PipelineValidator
                     Fail(DiagnosticCodes.UnknownReference, $"unknown name '{p[0]}'{Suggest.DidYouMean(p[0], roots)}",
                         "expressions read params.<name>, steps.<id>.outputs.<name>, steps.<id>.status, item (in foreach steps), run.<field> and events.<name>; quote text literals: 'text'");
                     return;
+            }
+        }
+
+        /// <summary>A scalar param has no fields and a list param only indexes: `params.lr.value` fails at run time, so `validate` says so.</summary>
+        private static void CheckParamField(IReadOnlyList<string> p, ParamSpec param, Action<string, string, string> fail)
+        {
+            if (p.Count < 3)
+            {
+                return;
+            }
+
+            if (param.Type != ParamType.List)
+            {
+                fail(DiagnosticCodes.UnknownReference, $"param '{p[1]}' is {ParamResolver.Describe(param.Type)}, which has no field '{p[2]}'",
+                    $"write params.{p[1]} (declare `type: list` to index it as params.{p[1]}[0])");
+            }
+            else if (!p[2].All(char.IsAsciiDigit))
+            {
+                fail(DiagnosticCodes.UnknownReference, $"param '{p[1]}' is a list, which has no field '{p[2]}'", $"index it: params.{p[1]}[0]");
             }
         }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Trainyard.Core.Engine;
+using Trainyard.Core.Spec;
 using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Execution.Builtins;
@@ -49,7 +50,10 @@ public static class StepInputs
         throw WrongType(work, name, "an integer", v);
     }
 
-    /// <summary>A required duration input: "500ms", "2s", "5m", "1h", "1d", "00:00:02", or a number of seconds.</summary>
+    /// <summary>
+    /// A required duration input, read by Core's <see cref="Duration"/> (the parser `validate` uses): "500ms", "2s",
+    /// "1h30m", "2d" or ISO-8601 "PT5M". A bare number is refused (seconds or milliseconds? write the unit).
+    /// </summary>
     public static TimeSpan RequireDuration(TaskWorkItem work, string name)
     {
         if (!TryGet(work, name, out var v))
@@ -57,42 +61,12 @@ public static class StepInputs
             throw Missing(work, name, "a duration such as 2s");
         }
 
-        if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var seconds) && seconds >= 0)
-        {
-            return TimeSpan.FromSeconds(seconds);
-        }
-
-        if (v.ValueKind == JsonValueKind.String && TryParseDuration(v.GetString()!, out var d))
+        if (v.ValueKind == JsonValueKind.String && Duration.TryParse(v.GetString(), out var d))
         {
             return d;
         }
 
-        throw WrongType(work, name, "a duration such as 500ms, 2s, 5m, 1h or 00:00:02", v);
-    }
-
-    /// <summary>Parses "500ms", "2s", "5m", "1h", "1d" or a TimeSpan ("00:00:02"); no negatives.</summary>
-    public static bool TryParseDuration(string text, out TimeSpan duration)
-    {
-        duration = default;
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return false;
-        }
-
-        text = text.Trim();
-        (string Suffix, double Scale)[] units = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)];
-        foreach (var (suffix, scale) in units)
-        {
-            if (text.EndsWith(suffix, StringComparison.Ordinal)
-                && double.TryParse(text[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out var n)
-                && n >= 0)
-            {
-                duration = TimeSpan.FromMilliseconds(n * scale);
-                return true;
-            }
-        }
-
-        return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out duration) && duration >= TimeSpan.Zero;
+        throw WrongType(work, name, "a duration such as 500ms, 2s, 1h30m, 2d or PT5M", v);
     }
 
     private static bool TryGet(TaskWorkItem work, string name, out JsonElement value)
