@@ -76,7 +76,7 @@ public sealed class LoopbackGuard
         if (request.Host is not { } host || !_hosts.Contains(host, StringComparer.OrdinalIgnoreCase))
         {
             // DNS rebinding: a page on evil.example that resolves to 127.0.0.1 still sends Host: evil.example.
-            return GuardDecision.Refuse(HttpStatusCode.Forbidden, $"the Host header must be 127.0.0.1:{Port} or localhost:{Port}");
+            return GuardDecision.Refuse(HttpStatusCode.MisdirectedRequest, $"the Host header must be 127.0.0.1:{Port} or localhost:{Port}");
         }
 
         if (string.Equals(request.Method, "OPTIONS", StringComparison.OrdinalIgnoreCase))

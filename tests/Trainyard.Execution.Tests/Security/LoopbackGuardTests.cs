@@ -41,7 +41,7 @@ public sealed class LoopbackGuardTests
         var decision = Guard.Check(Get(host));
 
         Assert.False(decision.Allowed);
-        Assert.Equal(HttpStatusCode.Forbidden, decision.StatusCode);
+        Assert.Equal(HttpStatusCode.MisdirectedRequest, decision.StatusCode);
     }
 
     [Theory]
