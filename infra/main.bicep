@@ -1,4 +1,4 @@
-// Trainyard on Azure, for `azd up`: a resource group with the Function App (Flex Consumption, custom handler),
+// Trainyard on Azure, for `azd up`: a resource group with the Function App (Flex Consumption, isolated-worker Durable Functions),
 // its storage, Service Bus drift-signals topic, Batch account with GPU and CPU pools, monitoring, identities and
 // role assignments. Plain resources only (no registry modules), so `bicep build` works offline.
 // The Event Grid subscription for blob arrivals is added after code deployment (see app/blob-events.bicep).
@@ -26,7 +26,7 @@ param principalType string = 'User'
 
 @minLength(3)
 @maxLength(24)
-@description('Task hub: prefix of Trainyard tables, queues and containers (3-24 lower-case letters and digits).')
+@description('Durable task hub name and prefix of Trainyard containers (3-24 lower-case letters and digits).')
 param taskHub string = 'trainyard'
 
 @description('Container watched for new data blobs.')

@@ -6,7 +6,6 @@ using Trainyard.Core.Spec;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
 using Trainyard.Runtime.InMemory;
-using Trainyard.Storage.Azure;
 using Trainyard.Storage.Sqlite;
 using Trainyard.Execution.Contracts;
 using Trainyard.Execution;
@@ -23,11 +22,8 @@ namespace Trainyard.Bench;
 internal static class EngineBench
 {
     private static readonly string[] Scenarios = ["chain-100", "fanout-1000", "runs-200x5"];
-    private static readonly string[] Backends = ["memory", "sqlite", "azure"];
-
-    // azure: the account in TRAINYARD_AZURITE (default UseDevelopmentStorage=true, i.e. Azurite on 127.0.0.1:10000-10002),
-    // a fresh task hub per run; every storage request (idle polling included) is counted.
-    private static readonly StorageRequestCounter Requests = new();
+    // The embedded engine's stores. Runs in Azure are Durable Functions orchestrations, not rows in one of these, so they are not measured here.
+    private static readonly string[] Backends = ["memory", "sqlite"];
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -43,7 +39,7 @@ internal static class EngineBench
         }
 
         Console.WriteLine($"engine bench: {Environment.ProcessorCount} cores, median of {runs} (+1 warm-up), no-op echo tasks");
-        Console.WriteLine($"{"scenario",-12} {"backend",-7} {"tasks",6} {"median ms",10} {"ms/task",8} {"tasks/s",8} {"cpu ms/task",11} {"req/task",8} {"heap MB after each run",24}");
+        Console.WriteLine($"{"scenario",-12} {"backend",-7} {"tasks",6} {"median ms",10} {"ms/task",8} {"tasks/s",8} {"cpu ms/task",11} {"heap MB after each run",24}");
         foreach (var s in scenarios)
         {
             foreach (var b in backends)
@@ -51,18 +47,11 @@ internal static class EngineBench
                 var times = new List<double>();
                 var cpus = new List<double>();
                 var heaps = new List<double>();
-                var requests = new List<double>();
                 var tasks = 0;
                 for (var i = 0; i <= runs; i++)
                 {
                     var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-                    Requests.Reset();
                     var (ms, n) = await RunScenarioAsync(s, b);
-                    var perTask = (double)Requests.Total / n;
-                    if (b == "azure" && i == runs && args.Contains("--detail"))
-                    {
-                        Console.WriteLine("  requests by operation (last run): " + string.Join(", ", Requests.ByOperation().Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key}={p.Value / (double)n:F2}"))));
-                    }
                     var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds;
                     GC.Collect();
                     GC.WaitForPendingFinalizers();
@@ -74,18 +63,15 @@ internal static class EngineBench
 
                     times.Add(ms);
                     cpus.Add(cpuMs / n);
-                    requests.Add(perTask);
                     tasks = n;
                     heaps.Add(GC.GetTotalMemory(forceFullCollection: true) / 1048576.0);
                 }
 
                 times.Sort();
                 cpus.Sort();
-                requests.Sort();
-                var req = b == "azure" ? requests[requests.Count / 2].ToString("F2", CultureInfo.InvariantCulture) : "-";
                 var median = times[times.Count / 2];
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{s,-12} {b,-7} {tasks,6} {median,10:F1} {median / tasks,8:F3} {tasks / (median / 1000),8:F0} {cpus[cpus.Count / 2],11:F3} {req,8} {string.Join(" ", heaps.Select(h => h.ToString("F1", CultureInfo.InvariantCulture))),24}"));
+                    $"{s,-12} {b,-7} {tasks,6} {median,10:F1} {median / tasks,8:F3} {tasks / (median / 1000),8:F0} {cpus[cpus.Count / 2],11:F3} {string.Join(" ", heaps.Select(h => h.ToString("F1", CultureInfo.InvariantCulture))),24}"));
             }
         }
 
@@ -98,26 +84,17 @@ internal static class EngineBench
         IBackend backend = backendName switch
         {
             "memory" => new InMemoryBackend(),
-            "azure" => new AzureBackend(AzureBackendOptions.FromConnectionString(
-                Environment.GetEnvironmentVariable("TRAINYARD_AZURITE") ?? "UseDevelopmentStorage=true", "bench" + Guid.NewGuid().ToString("N")[..12]) with { RequestCounter = Requests }),
             _ => SqliteBackend.Open(Path.Combine(dir, "trainyard.db")),
         };
         try
         {
-            // TRAINYARD_BENCH_NO_CLAIMS=1 measures the cost of the per-dispatch claim records (2 table writes per task).
+            // TRAINYARD_BENCH_NO_CLAIMS=1 measures the cost of the per-dispatch claim records (2 store writes per task).
             var claims = Environment.GetEnvironmentVariable("TRAINYARD_BENCH_NO_CLAIMS") != "1";
             // TRAINYARD_BENCH_QUEUED=1 sends every attempt through the work queue (RunEngineOptions.InlineBuiltins off),
             // the way a Function App host runs them.
             var inline = Environment.GetEnvironmentVariable("TRAINYARD_BENCH_QUEUED") != "1";
             var engine = new RunEngine(backend, new RunEngineOptions { WorkRoot = Path.Combine(dir, "work"), ClaimDispatches = claims, InlineBuiltins = inline });
             var workerOptions = new LocalWorkerOptions { Workers = Math.Max(4, Environment.ProcessorCount * 2), RecoverOnStart = false };
-            if (backend is AzureBackend)
-            {
-                // Every receive is a request: take up to 32 work items at once (no-op tasks), and poll idle queues gently
-                // (this process's own sends wake its loops at once; the idle delay only bounds cross-process latency).
-                workerOptions = workerOptions with { Workers = 32, MinIdleDelay = TimeSpan.FromMilliseconds(100), MaxIdleDelay = TimeSpan.FromSeconds(1) };
-            }
-
             var worker = new LocalWorker(engine, workerOptions);
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
             var sw = Stopwatch.StartNew();
@@ -142,11 +119,6 @@ internal static class EngineBench
         }
         finally
         {
-            if (backend is AzureBackend azure)
-            {
-                await azure.DeleteTaskHubAsync(CancellationToken.None);
-            }
-
             await backend.DisposeAsync();
             if (Directory.Exists(dir))
             {

@@ -12,7 +12,7 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Trainyard.Bench -- engine [scenario|all] [memory|sqlite|azure|all] [--runs N]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Trainyard.Bench -- engine [scenario|all] [memory|sqlite|all] [--runs N]");
     Console.Error.WriteLine("       dotnet run -c Release --project bench/Trainyard.Bench -- durable [fanout-1000|chain-100|all] [memory|azure|all] [--runs N]");
     Console.Error.WriteLine("       dotnet run -c Release --project bench/Trainyard.Bench -- decider [runs]");
     Console.Error.WriteLine("       dotnet run -c Release --project bench/Trainyard.Bench -- spec [validate-10k|load-10k|all] [--runs N]   (or just: validate-10k)");

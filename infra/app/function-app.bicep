@@ -1,10 +1,12 @@
-// The Trainyard Function App: a custom handler (runtime 'custom') on the Flex Consumption plan (FC1), which scales to
-// zero. Every connection is identity-based with the app's user-assigned identity: host storage
-// (AzureWebJobsStorage__*), the deployment package container, Service Bus (ServiceBusConnection__*), Application
-// Insights and, through AZURE_CLIENT_ID, DefaultAzureCredential for Batch and Service Bus send.
+// The Trainyard Function App: an isolated-worker Durable Functions app (runtime dotnet-isolated 10.0) on the Flex
+// Consumption plan (FC1). The `durable` trigger group (orchestrators and activities) keeps always-ready instances, so
+// runs are not stalled by scale-from-zero; the other triggers scale from zero. Every connection is identity-based with
+// the app's user-assigned identity: host storage and Durable's task hub (AzureWebJobsStorage__*), the deployment
+// package container, Application Insights and, through AZURE_CLIENT_ID, DefaultAzureCredential for Trainyard's blobs
+// and tables, Service Bus (drain and send) and Batch. No keys, no connection strings.
 //
-// appSettings holds exactly the settings src/Trainyard.FunctionApp/AppSettings.cs marks Both or AzureOnly;
-// tests/Trainyard.FunctionApp.Tests/InfraTests.cs compiles this template and checks the two lists agree.
+// appSettings holds exactly the settings src/Trainyard.Functions/AppSettings.cs marks Both or AzureOnly;
+// tests/Trainyard.Functions.Tests/InfraTests.cs compiles this template and checks the two lists agree.
 // FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION are not app settings on Flex Consumption: functionAppConfig
 // sets them.
 
@@ -49,6 +51,10 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+@description('Days a finished run stays in the task hub before it is purged (0: never).')
+@minValue(0)
+param retentionDays int = 30
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -91,17 +97,24 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        // Orchestrations and activities wait on queue polling, which a scaled-to-zero app does not do.
+        alwaysReady: [
+          {
+            name: 'durable'
+            instanceCount: 1
+          }
+        ]
       }
       runtime: {
-        name: 'custom'
-        version: '1.0'
+        name: 'dotnet-isolated'
+        version: '10.0'
       }
     }
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
       appSettings: [
-        // Host storage and Trainyard's Azure Storage backend, by managed identity.
+        // Host storage, Durable's task hub and Trainyard's blobs and tables, by managed identity.
         {
           name: 'AzureWebJobsStorage__accountName'
           value: storageAccountName
@@ -132,16 +145,13 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: '/tmp/trainyard-work'
         }
         {
+          name: 'TRAINYARD_RETENTION_DAYS'
+          value: string(retentionDays)
+        }
+        {
+          // DrainServiceBus and the drift step reach it with DefaultAzureCredential (AZURE_CLIENT_ID).
           name: 'ServiceBusConnection__fullyQualifiedNamespace'
           value: serviceBusNamespace
-        }
-        {
-          name: 'ServiceBusConnection__credential'
-          value: 'managedidentity'
-        }
-        {
-          name: 'ServiceBusConnection__clientId'
-          value: identityClientId
         }
         {
           name: 'TRAINYARD_BATCH_ENDPOINT'

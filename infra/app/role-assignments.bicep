@@ -1,8 +1,10 @@
 // Least-privilege data-plane roles, each on the narrowest scope that works:
-//   app identity   -> storage account: Blob Data Owner (the Functions host needs it for AzureWebJobsStorage: blob
-//                     trigger receipts, leases, keys), Queue Data Contributor, Table Data Contributor;
+//   app identity   -> storage account: Blob Data Owner (includes Blob Data Contributor, which Durable's task hub needs;
+//                     the host needs Owner for AzureWebJobsStorage: blob trigger receipts, leases, keys), Queue Data
+//                     Contributor and Table Data Contributor (Durable's control and work-item queues, instance and
+//                     history tables);
 //                     Batch account: Azure Batch Job Submitter; subscription drift-signals/trainyard: Service Bus
-//                     Data Receiver (OnDriftSignal); topic drift-signals: Data Sender (the drift step); Application
+//                     Data Receiver (DrainServiceBus); topic drift-signals: Data Sender (the drift step); Application
 //                     Insights: Monitoring Metrics Publisher (telemetry with local auth off).
 //   node identity  -> artifact container only: Blob Data Contributor (task inputs and outputs).
 //   deploying user -> (when principalId is set) storage Blob/Queue/Table Data Contributor for `trainyard pipelines
@@ -113,7 +115,7 @@ resource appBatch 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// The Functions docs ask for the trigger's role to have effective scope over the topic subscription itself.
+// DrainServiceBus receives (peek-lock) from the topic subscription: the receiver role on the subscription itself.
 resource appReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: serviceBus::topic::subscription
   name: guid(serviceBus::topic::subscription.id, appIdentity.id, roles.serviceBusDataReceiver)

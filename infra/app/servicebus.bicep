@@ -1,14 +1,14 @@
-// Service Bus namespace with the drift-signals topic and the trainyard subscription OnDriftSignal reads.
+// Service Bus namespace with the drift-signals topic and the trainyard subscription DrainServiceBus reads (peek-lock).
 // Standard tier: topics need it. Local (SAS) auth is off; senders and the host use Entra ID.
 
 param name string
 param location string
 param tags object = {}
 
-@description('Topic drift signals are published to (OnDriftSignal/function.json topicName).')
+@description('Topic drift signals are published to (AppSettings.DriftTopic in src/Trainyard.Functions).')
 param topicName string = 'drift-signals'
 
-@description('Subscription OnDriftSignal receives from (OnDriftSignal/function.json subscriptionName).')
+@description('Subscription DrainServiceBus receives from (AppSettings.DriftSubscriptionName in src/Trainyard.Functions).')
 param subscriptionName string = 'trainyard'
 
 @description('Deliveries before a signal the app keeps failing on moves to the dead-letter queue.')

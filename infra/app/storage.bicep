@@ -1,14 +1,15 @@
-// One storage account for everything: the Functions host (AzureWebJobsStorage), Trainyard's run store (tables),
-// control/work queues, artifacts, the watched data container and the Flex Consumption deployment package.
-// Shared-key access is off: every client (host, app, Batch nodes, the CLI) signs in with Entra ID.
-// The names below are the ones Trainyard creates on first use (see docs/azure-storage.md); creating them here
-// means the first run does not need create permissions and the queue triggers have queues to poll from the start.
+// One storage account for everything: the Functions host (AzureWebJobsStorage) and Durable Functions' task hub (its
+// queues, tables and blobs, which the Durable extension creates and owns), Trainyard's blob containers (artifacts,
+// key-values, pipeline versions), the watched data container, the drift-signals queue and the Flex Consumption
+// deployment package. Shared-key access is off: every client (host, app, Batch nodes, the CLI) signs in with Entra ID.
+// The names below are the ones Trainyard creates on first use (see docs/azure-storage.md); creating them here means
+// the first run does not need create permissions and the queue trigger has its queue to poll from the start.
 
 param name string
 param location string
 param tags object = {}
 
-@description('Task hub: prefix of Trainyard tables, queues and containers.')
+@description('Task hub: the Durable task hub name and the prefix of Trainyard\'s containers.')
 param taskHub string
 
 @description('Container watched for new data blobs (OnBlobArrived).')
@@ -24,18 +25,11 @@ var containerNames = [
   deploymentContainerName
   dataContainerName
   '${taskHub}-artifacts'
-  '${taskHub}-large'
+  '${taskHub}-values'
+  '${taskHub}-pipelines'
 ]
 var queueNames = [
-  '${taskHub}-control'
-  '${taskHub}-work'
-  '${taskHub}-control-poison'
-  '${taskHub}-work-poison'
-]
-var tableNames = [
-  '${taskHub}runs'
-  '${taskHub}index'
-  '${taskHub}kv'
+  'drift-signals'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -86,18 +80,6 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
   for queue in queueNames: {
     parent: queueService
     name: queue
-  }
-]
-
-resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
-  parent: storage
-  name: 'default'
-}
-
-resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
-  for table in tableNames: {
-    parent: tableService
-    name: table
   }
 ]
 

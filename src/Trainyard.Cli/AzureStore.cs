@@ -1,38 +1,64 @@
-using Trainyard.Runtime.Contracts;
+using Azure;
 using Trainyard.Storage.Azure;
-using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Cli;
 
-/// <summary>`--store azure:...`: the Azure Storage backend (Azurite locally, managed identity in Azure).</summary>
+/// <summary>
+/// `--store azure:...`: Trainyard's blob containers in Azure Storage (pipeline versions and active-version pointers, the
+/// model registry, lineage, artifacts), the ones the Function App reads. Runs in Azure are Durable Functions
+/// orchestrations, not rows in a Trainyard store, so the run commands refuse an Azure store with <see cref="RunsAreDurable"/>.
+/// </summary>
 internal static class AzureStore
 {
-    /// <summary>Deliveries after which a message is quarantined (the Functions host's maxDequeueCount default).</summary>
-    public const int MaxDequeueCount = 5;
-
     /// <summary>The prefix that selects Azure Storage.</summary>
     public const string Prefix = "azure:";
 
-    /// <summary>Opens the Azure backend for an `azure:` store value; null for anything else (a folder).</summary>
-    public static AzureBackend? TryOpen(string store)
+    /// <summary>What `--store` accepts for Azure, for option descriptions.</summary>
+    public const string Syntax = "azure:UseDevelopmentStorage=true (Azurite) or azure:https://<account>.blob.core.windows.net[;TaskHub=name] (managed identity / az login)";
+
+    /// <summary>True for an `azure:` store value.</summary>
+    public static bool IsAzure(string store) => store.TrimStart().StartsWith(Prefix, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Opens the blob stores of an `azure:` store value; null for anything else (a folder).</summary>
+    public static AzureBlobStores? TryOpen(string store)
     {
-        if (!store.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
+        if (!IsAzure(store))
         {
             return null;
         }
 
         try
         {
-            return new AzureBackend(AzureBackendOptions.Parse(store));
+            return new AzureBlobStores(AzureStorageOptions.Parse(store));
         }
         catch (ArgumentException e)
         {
-            throw new CliInputException($"--store {store}: {e.Message}");
+            // The message never repeats a key or SAS (AzureStorageOptions.Parse leaves them out); neither do we.
+            var message = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            throw new CliInputException($"--store: {message}");
         }
     }
 
-    /// <summary>The Azure backend of an opened store, or a clear error for commands that need one.</summary>
-    public static IPoisonQueues PoisonQueues(IBackend backend, string store) =>
-        backend as IPoisonQueues ?? throw new CliInputException(
-            $"the store '{store}' keeps no poison queues; poison queues exist on Azure Storage: pass --store azure:UseDevelopmentStorage=true (Azurite) or azure:https://<account>.blob.core.windows.net.");
+    /// <summary>
+    /// Creates (or finds) the task hub's containers first, so a failed sign-in or a missing role is one usage error. An
+    /// account that does not answer at all keeps its network exception inside, for the caller to report as unreachable.
+    /// </summary>
+    public static async Task EnsureReachableAsync(AzureBlobStores stores, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await stores.EnsureCreatedAsync(cancellationToken);
+        }
+        catch (InvalidOperationException e) when (e.InnerException is not RequestFailedException { Status: 0 })
+        {
+            throw new CliInputException($"--store: {e.Message}");
+        }
+    }
+
+    /// <summary>The error of every run command (run, runs, status, logs, cancel, resume, retry, worker, purge) given an Azure store.</summary>
+    public static CliInputException RunsAreDurable() => new(
+        "--store azure:... holds no runs: runs in Azure are Durable Functions orchestrations. Use the Function App's HTTP API (with a function key): " +
+        "POST api/pipelines/{name}/runs starts one, api/runs lists, shows, cancels and retries them, and the app purges finished runs on its schedule; " +
+        "a local Durable engine comes with `trainyard run --engine durable`. Without --store (or with a folder) this command works on the embedded " +
+        "engine's store in .trainyard/; `--store azure:...` still serves `trainyard pipelines`, `trainyard models` and `trainyard lineage`.");
 }

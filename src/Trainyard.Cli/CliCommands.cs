@@ -11,10 +11,8 @@ internal static class CliCommands
         yield return PlanCommands.Create();
         foreach (var command in RunCommands.Create()) { yield return command; }
         foreach (var command in ModelCommands.Create()) { yield return command; }
-        yield return PoisonCommands.Create();
         yield return PurgeCommands.Create();
         yield return PipelineCommands.Create();
         yield return SignalCommands.Create();
-        yield return ServeCommands.Create();
     }
 }

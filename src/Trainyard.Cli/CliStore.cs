@@ -1,4 +1,3 @@
-using Trainyard.Compute.Batch;
 using Trainyard.Compute.Local;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
@@ -53,24 +52,18 @@ internal sealed class CliStore : IAsyncDisposable
     /// in the engine with at most this many at once (<see cref="RunEngineOptions.InlineBuiltins"/>); null: never.</param>
     public static Task<CliStore> OpenAsync(string folder, TimeSpan? lease, bool noCache, int? inlineSlots = null)
     {
-        var azure = AzureStore.TryOpen(folder);
-        var full = Path.GetFullPath(azure is null ? folder : DefaultFolder);
-        try
+        if (AzureStore.IsAzure(folder))
         {
-            Directory.CreateDirectory(full);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new CliInputException($"cannot create the store folder '{full}': {ex.Message}. Pass --store with a writable folder.");
+            throw AzureStore.RunsAreDurable();
         }
 
-        var backend = azure ?? (IBackend)SqliteBackend.Open(Path.Combine(full, DatabaseFile));
+        var full = PrepareFolder(folder);
+        var backend = SqliteBackend.Open(Path.Combine(full, DatabaseFile));
         var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
-        var (batch, batchProblem) = OpenBatch(azure is not null);
         var options = new RunEngineOptions
         {
-            Executors = batch is null ? [new LocalProcessExecutor(), new BuiltinExecutor(steps, StepServices())] : [new LocalProcessExecutor(), new BuiltinExecutor(steps, StepServices()), batch],
-            MissingExecutorHints = batchProblem is null ? new Dictionary<ExecutorKind, string>() : new Dictionary<ExecutorKind, string> { [ExecutorKind.Batch] = batchProblem },
+            Executors = [new LocalProcessExecutor(), new BuiltinExecutor(steps, StepServices())],
+            MissingExecutorHints = new Dictionary<ExecutorKind, string> { [ExecutorKind.Batch] = BatchHint },
             // --no-cache skips lookups only: fresh results still refresh the cache for the next run.
             TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog) { ReadEnabled = !noCache },
             SpecParser = version => PipelineLoader.LoadOrThrow(version.SpecText, version.Source ?? version.Name),
@@ -93,24 +86,30 @@ internal sealed class CliStore : IAsyncDisposable
         return new StepServices().Add<IDataSource>(new DataSources([new LocalDataSource(root)]));
     }
 
-    /// <summary>
-    /// The Batch executor from the TRAINYARD_BATCH_* environment variables (the Function App's setting names), or why
-    /// there is none. Batch nodes exchange inputs and outputs through blob storage, so it needs an Azure Storage store.
-    /// </summary>
-    private static (ITaskExecutor? Executor, string? Problem) OpenBatch(bool azureStore)
+    /// <summary>Creates the store folder if missing and returns its full path; a clear error when it cannot be.</summary>
+    public static string PrepareFolder(string folder)
     {
-        var batch = BatchSetup.TryFromSettings(Environment.GetEnvironmentVariable);
-        if (batch.Executor is null)
+        var full = Path.GetFullPath(folder);
+        try
         {
-            return (null, batch.Problem);
+            Directory.CreateDirectory(full);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new CliInputException($"cannot create the store folder '{full}': {ex.Message}. Pass --store with a writable folder.");
         }
 
-        return azureStore
-            ? (batch.Executor, null)
-            : (null, $"{BatchOptions.SettingNames.Endpoint} is set, but Batch nodes read inputs from and write outputs to blob storage and this store keeps artifacts in a folder: "
-                + "pass --store azure:UseDevelopmentStorage=true (Azurite) or azure:https://<account>.blob.core.windows.net, with "
-                + $"{BatchOptions.SettingNames.ArtifactContainerUrl} naming its <task hub>-artifacts container");
+        return full;
     }
+
+    /// <summary>
+    /// Why a Batch step cannot run here: Batch steps run in Azure, where the Durable engine submits and polls them as a
+    /// sub-orchestration; the embedded engine has no Batch executor.
+    /// </summary>
+    internal const string BatchHint =
+        "Batch steps run in Azure, where the Function App's Durable engine runs them as a Batch sub-orchestration (submit, poll, terminate on cancel); " +
+        "the embedded engine of `trainyard run` has no Batch executor. Push the pipeline (`trainyard pipelines push FILE --store azure:https://<account>.blob.core.windows.net`) " +
+        "and start it through the Function App's HTTP API, or give the step another executor for local runs";
 
     /// <summary>How often workers sweep for work a crashed process left half-delivered.</summary>
     public static readonly TimeSpan DefaultRecoverEvery = TimeSpan.FromMinutes(1);
@@ -123,8 +122,6 @@ internal sealed class CliStore : IAsyncDisposable
         var options = new LocalWorkerOptions
         {
             Workers = slots,
-            PoisonThreshold = AzureStore.MaxDequeueCount,
-            PoisonHandler = PoisonQueueHandler.For(Engine),
             RecoverEvery = recoverEvery,
         };
         if (_lease is { } l)

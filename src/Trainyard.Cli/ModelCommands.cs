@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Trainyard.Execution.Caching;
-using Trainyard.Runtime.Contracts;
 using Trainyard.Steps.Ml;
 using Trainyard.Execution.Contracts;
 
@@ -17,7 +16,7 @@ internal static class ModelCommands
 
     private static Option<string> StoreOption() => new("--store")
     {
-        Description = "Folder of the embedded store (SQLite file, artifacts, work folders).",
+        Description = "Folder of the embedded store, or " + AzureStore.Syntax + " for the registry in Azure Storage.",
         DefaultValueFactory = _ => CliStore.DefaultFolder,
     };
 
@@ -39,7 +38,7 @@ internal static class ModelCommands
         return models;
     }
 
-    private static Command WithStore(Command command, Option<string> store, Option<bool>? json, Func<ParseResult, CliOutput, ModelRegistry, CliStore, CancellationToken, Task<int>> action)
+    private static Command WithStore(Command command, Option<string> store, Option<bool>? json, Func<ParseResult, CliOutput, ModelRegistry, RegistryStores, CancellationToken, Task<int>> action)
     {
         command.Options.Add(store);
         if (json is not null)
@@ -52,8 +51,8 @@ internal static class ModelCommands
             var output = CliOutput.For(parse, json is not null && parse.GetValue(json));
             try
             {
-                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
-                return await action(parse, output, new ModelRegistry(cli.Backend.Artifacts), cli, ct);
+                await using var stores = await RegistryStores.OpenAsync(parse.GetValue(store)!, ct);
+                return await action(parse, output, new ModelRegistry(stores.Artifacts), stores, ct);
             }
             catch (ModelRegistryConflictException ex)
             {
@@ -230,9 +229,9 @@ internal static class ModelCommands
         var json = JsonOption();
         var command = new Command("lineage", "Print the chain that produced a model version or artifact, back to the raw data: producers, attempts, cache keys and content hashes.");
         command.Arguments.Add(target);
-        return WithStore(command, StoreOption(), json, async (parse, output, registry, cli, ct) =>
+        return WithStore(command, StoreOption(), json, async (parse, output, registry, stores, ct) =>
         {
-            var walker = new LineageWalker(cli.Backend.Artifacts, cli.Backend.Store);
+            var walker = new LineageWalker(stores.Artifacts, stores.Values);
             var text = parse.GetValue(target)!;
             LineageNode root;
             if (text.Contains('/', StringComparison.Ordinal))
@@ -313,7 +312,7 @@ internal sealed record LineageNode(string Label, string Path, string? Sha256, Pr
 }
 
 /// <summary>Follows `lineage.json` records (written beside every ML step's outputs) from an artifact back to raw data.</summary>
-internal sealed class LineageWalker(IArtifactStore artifacts, IRunStore store)
+internal sealed class LineageWalker(IArtifactStore artifacts, IKeyValueStore store)
 {
     private readonly Dictionary<string, LineageNode> _seen = new(StringComparer.Ordinal);
 

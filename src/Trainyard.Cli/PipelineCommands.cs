@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Trainyard.Core.Spec;
 using Trainyard.Core.Validation;
-using Trainyard.Runtime.Contracts;
 using Trainyard.Execution.Registry;
 using Trainyard.Execution.Contracts;
 
@@ -26,7 +25,7 @@ internal static class PipelineCommands
     /// <summary>The `--store` option shared by the commands that open a store.</summary>
     internal static Option<string> StoreOption() => new("--store")
     {
-        Description = "Folder of the embedded store, or azure:UseDevelopmentStorage=true / azure:https://<account>.blob.core.windows.net[;TaskHub=name] for Azure Storage.",
+        Description = "Folder of the embedded store, or " + AzureStore.Syntax + " for the registry the Function App reads.",
         DefaultValueFactory = _ => CliStore.DefaultFolder,
     };
 
@@ -52,8 +51,8 @@ internal static class PipelineCommands
                     throw new CliInputException($"{path}: cannot read the pipeline file: {ex.Message}");
                 }
 
-                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
-                var result = await new PipelineRegistry(cli.Backend.Store, cli.Backend.Store).RegisterAsync(text, path, ct);
+                await using var stores = await RegistryStores.OpenAsync(parse.GetValue(store)!, ct);
+                var result = await new PipelineRegistry(stores.Pipelines, stores.Values).RegisterAsync(text, path, ct);
                 if (!result.Ok)
                 {
                     ValidateCommands.WriteDiagnostics(result.Diagnostics, output.Err);
@@ -90,8 +89,8 @@ internal static class PipelineCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await RunCommands.Guarded(output, async () =>
             {
-                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
-                var registry = new PipelineRegistry(cli.Backend.Store, cli.Backend.Store);
+                await using var stores = await RegistryStores.OpenAsync(parse.GetValue(store)!, ct);
+                var registry = new PipelineRegistry(stores.Pipelines, stores.Values);
                 var all = await registry.VersionsAsync(null, ct);
                 // Only pushed pipelines have an active version; names stored just because `trainyard run` used them are left out.
                 var rows = new List<PipelineRow>();
@@ -141,8 +140,8 @@ internal static class PipelineCommands
             return await RunCommands.Guarded(output, async () =>
             {
                 var pipeline = parse.GetValue(name)!;
-                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
-                var registry = new PipelineRegistry(cli.Backend.Store, cli.Backend.Store);
+                await using var stores = await RegistryStores.OpenAsync(parse.GetValue(store)!, ct);
+                var registry = new PipelineRegistry(stores.Pipelines, stores.Values);
                 var versions = (await registry.VersionsAsync(pipeline, ct)).Where(v => v.Name == pipeline).OrderByDescending(v => v.RegisteredAt).ToList();
                 if (versions.Count == 0)
                 {

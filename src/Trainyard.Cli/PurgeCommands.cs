@@ -16,7 +16,7 @@ internal static class PurgeCommands
         var dryRun = new Option<bool>("--dry-run") { Description = "List what would be deleted; delete nothing." };
         var store = new Option<string>("--store")
         {
-            Description = "Store folder, or azure:UseDevelopmentStorage=true / azure:https://<account>.blob.core.windows.net.",
+            Description = "Folder of the embedded store. Durable Functions instances in Azure are purged by the Function App.",
             DefaultValueFactory = _ => CliStore.DefaultFolder,
         };
         var command = new Command("purge", "Deletes finished runs older than a given age, with their artifacts (not registered models); resumable.") { olderThan, status, batch, dryRun, store };

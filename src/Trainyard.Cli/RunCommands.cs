@@ -31,7 +31,7 @@ internal static class RunCommands
 
     private static Option<string> StoreOption() => new("--store")
     {
-        Description = "Folder of the embedded store (SQLite file, artifacts, work folders), or azure:UseDevelopmentStorage=true / azure:https://<account>.blob.core.windows.net[;TaskHub=name] for Azure Storage.",
+        Description = "Folder of the embedded store (SQLite file, artifacts, work folders). Runs in Azure are Durable Functions orchestrations: use the Function App's HTTP API.",
         DefaultValueFactory = _ => CliStore.DefaultFolder,
     };
 

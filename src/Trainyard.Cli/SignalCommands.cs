@@ -56,6 +56,13 @@ internal static class SignalCommands
                     Window = parse.GetValue(window) is { Length: > 0 } w ? w : DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
                     Source = "trainyard signal drift",
                 };
+                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                {
+                    throw new CliInputException(
+                        "--store azure:... has no drift-signal queue for this command: in Azure, drift signals go to the Function App's `drift-signals` Storage queue " +
+                        "or its Service Bus subscription (a drift step's `emit`); `trainyard signal drift` posts to the embedded store's local queue only.");
+                }
+
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
                 await new ArtifactSignalSink(cli.Backend.Artifacts).SendAsync(signal, ct);
                 output.Info($"drift signal {signal.SignalId} queued: {signal.Model} {signal.Metric}={v.ToString(CultureInfo.InvariantCulture)} (threshold {t.ToString(CultureInfo.InvariantCulture)}, feature {signal.Feature}); `trainyard serve` delivers it to OnDriftSignal");

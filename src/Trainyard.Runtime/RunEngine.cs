@@ -492,21 +492,6 @@ public sealed class RunEngine
             || (t.Attempt == work.Attempt && !t.InFlight);
     }
 
-    /// <summary>
-    /// Reports an attempt whose work message was quarantined (delivered too often, see <see cref="PoisonQueueHandler"/>)
-    /// as a non-retryable task failure with <paramref name="reason"/>, so the run proceeds per the step's onFailure.
-    /// The event id is the attempt's result id: a late real result and this report de-duplicate.
-    /// </summary>
-    public async Task ReportWorkFailedAsync(WorkMessage message, string reason, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(message);
-        var work = message.Work;
-        var report = new TaskFailed(work.TaskKey, work.DispatchId, reason) { EventId = ResultEventId(work), At = _o.Time.GetUtcNow(), Retryable = false };
-        var body = JsonSerializer.Serialize(new ControlMessage(work.RunId, report), EngineJson.Options);
-        await _backend.Control.SendAsync([new OutgoingMessage(report.EventId, body)], cancellationToken).ConfigureAwait(false);
-        MessagesSent?.Invoke(_backend.Control);
-    }
-
     private string? Superseded(TaskWorkItem work)
     {
         if (!_states.TryGetValue(work.RunId, out var cached))

@@ -6,7 +6,6 @@ using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Trainyard.Runtime.Contracts;
 using Trainyard.Execution.Contracts;
 
 namespace Trainyard.Storage.Azure;
@@ -16,10 +15,12 @@ namespace Trainyard.Storage.Azure;
 /// stored in the blob's <c>sha256</c> metadata in the same request that makes the content visible (single PUT for
 /// small content, the block-list commit for large), so no reader ever sees content without its hash.
 /// </summary>
-internal sealed class BlobArtifactStore(BlobContainerClient container, Func<CancellationToken, Task> ensure) : IArtifactStore
+internal sealed class BlobArtifactStore(BlobContainerClient container) : IArtifactStore
 {
     private const string HashKey = "sha256";
     private const int BlockSize = 4 * 1024 * 1024;
+
+    private readonly Func<CancellationToken, Task> _ensure = ContainerGate.For(container);
 
     public Task<ArtifactInfo> PutAsync(string path, Stream content, CancellationToken cancellationToken) =>
         PutCoreAsync(path, content, null, cancellationToken);
@@ -30,7 +31,7 @@ internal sealed class BlobArtifactStore(BlobContainerClient container, Func<Canc
     public async Task<Stream?> OpenReadAsync(string path, CancellationToken cancellationToken)
     {
         CheckPath(path);
-        await ensure(cancellationToken).ConfigureAwait(false);
+        await _ensure(cancellationToken).ConfigureAwait(false);
         try
         {
             var download = await container.GetBlobClient(path).DownloadStreamingAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -45,7 +46,7 @@ internal sealed class BlobArtifactStore(BlobContainerClient container, Func<Canc
     public async Task<ArtifactInfo?> GetInfoAsync(string path, CancellationToken cancellationToken)
     {
         CheckPath(path);
-        await ensure(cancellationToken).ConfigureAwait(false);
+        await _ensure(cancellationToken).ConfigureAwait(false);
         var blob = container.GetBlobClient(path);
         try
         {
@@ -63,7 +64,7 @@ internal sealed class BlobArtifactStore(BlobContainerClient container, Func<Canc
     public async IAsyncEnumerable<ArtifactInfo> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(prefix);
-        await ensure(cancellationToken).ConfigureAwait(false);
+        await _ensure(cancellationToken).ConfigureAwait(false);
         await foreach (var item in container.GetBlobsAsync(BlobTraits.Metadata, BlobStates.None, prefix.Length == 0 ? null : prefix, cancellationToken).ConfigureAwait(false))
         {
             var p = item.Properties;
@@ -81,7 +82,7 @@ internal sealed class BlobArtifactStore(BlobContainerClient container, Func<Canc
     public async Task DeleteAsync(string path, CancellationToken cancellationToken)
     {
         CheckPath(path);
-        await ensure(cancellationToken).ConfigureAwait(false);
+        await _ensure(cancellationToken).ConfigureAwait(false);
         await container.DeleteBlobIfExistsAsync(path, DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
@@ -89,7 +90,7 @@ internal sealed class BlobArtifactStore(BlobContainerClient container, Func<Canc
     {
         CheckPath(path);
         ArgumentNullException.ThrowIfNull(content);
-        await ensure(cancellationToken).ConfigureAwait(false);
+        await _ensure(cancellationToken).ConfigureAwait(false);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
         try

@@ -34,7 +34,8 @@ public sealed class BlobDataSource : IDataSource
     {
         var (container, name) = Parse(uri);
         var blob = _service.GetBlobContainerClient(container).GetBlobClient(name);
-        var conditions = expectedETag is null ? null : new BlobRequestConditions { IfMatch = new ETag(expectedETag) };
+        // Triggers report ETags without quotes (the Function App trims them); the header wants the quoted form.
+        var conditions = expectedETag is null ? null : new BlobRequestConditions { IfMatch = new ETag(expectedETag.StartsWith('"') ? expectedETag : $"\"{expectedETag}\"") };
         try
         {
             var props = (await blob.GetPropertiesAsync(conditions, cancellationToken).ConfigureAwait(false)).Value;

@@ -125,13 +125,13 @@ internal sealed class CrashScenario
     private readonly string _effectsLog;
     private readonly string _pipeline;
 
-    public CrashScenario(TrainyardProcesses cli, string name, string? store = null)
+    public CrashScenario(TrainyardProcesses cli, string name)
     {
         _cli = cli;
         _name = name;
         var dir = Path.Combine(cli.WorkingDirectory, name);
         Directory.CreateDirectory(dir);
-        _store = store ?? Path.Combine(dir, "store");
+        _store = Path.Combine(dir, "store");
         _execLog = Path.Combine(dir, "exec.log");
         _effectsLog = Path.Combine(dir, "effects.log");
         File.WriteAllText(_execLog, "");
@@ -177,7 +177,7 @@ internal sealed class CrashScenario
     public async Task ResumeUntilDoneAndVerifyAsync(ITestOutputHelper output, TimeSpan? killFirstResumeAfter)
     {
         string? runId;
-        await using (var inspector = StoreInspector.OpenStore(_store))
+        await using (var inspector = StoreInspector.Open(_store))
         {
             runId = (await inspector.RunsAsync()).SingleOrDefault()?.RunId;
         }
@@ -226,7 +226,7 @@ internal sealed class CrashScenario
 
     private async Task VerifyAsync(string runId, ITestOutputHelper output, int resumes, int resumeKills)
     {
-        await using var inspector = StoreInspector.OpenStore(_store);
+        await using var inspector = StoreInspector.Open(_store);
         var state = await inspector.SnapshotAsync(runId);
         var journal = await inspector.JournalAsync(runId);
 

@@ -27,8 +27,8 @@ public sealed partial class PostdeployHookTests(AzuriteFixture azurite) : IDispo
     public async Task Hook_KeyPresent_DeploysBlobEventsWithTheTemplatesParameters_AndRegistersEverySample()
     {
         azurite.EnsureAvailable();
-        var store = $"azure:{azurite.ConnectionString};TaskHub={AzuriteFixture.NewTaskHub()}";
-        await using var backend = new AzureBackend(AzureBackendOptions.Parse(store));
+        var store = azurite.CliStore(AzuriteFixture.NewTaskHub());
+        var stores = new AzureBlobStores(AzureStorageOptions.Parse(store));
         try
         {
             var run = await RunHookAsync(new() { ["STUB_KEY"] = "k3y", ["TRAINYARD_SAMPLES_STORE"] = store });
@@ -52,7 +52,8 @@ public sealed partial class PostdeployHookTests(AzuriteFixture azurite) : IDispo
         }
         finally
         {
-            await backend.DeleteTaskHubAsync(CancellationToken.None);
+            using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await stores.DeleteAllAsync(cleanup.Token);
         }
     }
 

@@ -2,7 +2,6 @@ using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Runtime.Contracts;
-using Trainyard.Storage.Azure;
 using Trainyard.Storage.Sqlite;
 using Trainyard.Execution.Contracts;
 
@@ -17,10 +16,6 @@ public sealed class StoreInspector : IAsyncDisposable
 
     /// <summary>Opens the SQLite store in <paramref name="storeFolder"/> (the CLI's `--store`).</summary>
     public static StoreInspector Open(string storeFolder) => new(SqliteBackend.Open(Path.Combine(storeFolder, "trainyard.db")));
-
-    /// <summary>Opens a CLI `--store` value: `azure:...` (Azure Storage) or a folder holding the SQLite store.</summary>
-    public static StoreInspector OpenStore(string store) =>
-        store.StartsWith("azure:", StringComparison.Ordinal) ? new(new AzureBackend(AzureBackendOptions.Parse(store))) : Open(store);
 
     /// <summary>All runs, newest first.</summary>
     public Task<IReadOnlyList<RunSummary>> RunsAsync() => _backend.Store.ListRunsAsync(new RunQuery { Limit = 10_000 }, CancellationToken.None);

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using Azure.Storage.Blobs;
-using Trainyard.Runtime.Contracts;
 using Trainyard.Testing;
 using Trainyard.Execution.Contracts;
 
@@ -24,13 +23,13 @@ public sealed class ArtifactTests(AzuriteFixture azurite)
         var expected = Convert.ToHexStringLower(SHA256.HashData(bytes));
 
         // A non-seekable source: the hash must be computed while streaming up.
-        var info = await hub.Backend.Artifacts.PutAsync("runs/r/train/d1/model.bin", new NonSeekable(bytes), Timeout);
+        var info = await hub.Stores.Artifacts.PutAsync("runs/r/train/d1/model.bin", new NonSeekable(bytes), Timeout);
 
         Assert.Equal(expected, info.Sha256);
         Assert.Equal(size, info.Size);
-        var stored = await hub.Backend.Artifacts.GetInfoAsync("runs/r/train/d1/model.bin", Timeout);
+        var stored = await hub.Stores.Artifacts.GetInfoAsync("runs/r/train/d1/model.bin", Timeout);
         Assert.Equal(info with { LastModified = stored!.LastModified }, stored);
-        await using var read = await hub.Backend.Artifacts.OpenReadAsync("runs/r/train/d1/model.bin", Timeout);
+        await using var read = await hub.Stores.Artifacts.OpenReadAsync("runs/r/train/d1/model.bin", Timeout);
         using var copy = new MemoryStream();
         await read!.CopyToAsync(copy, Timeout);
         Assert.Equal(expected, Convert.ToHexStringLower(SHA256.HashData(copy.ToArray())));
@@ -40,7 +39,7 @@ public sealed class ArtifactTests(AzuriteFixture azurite)
     public async Task PutIfMatch_GuardsRegistryAliases()
     {
         await using var hub = TestHub.Create(azurite);
-        var store = hub.Backend.Artifacts;
+        var store = hub.Stores.Artifacts;
         var first = await store.PutIfMatchAsync("models/churn/aliases/prod", Text("v1"), null, Timeout);
         await Assert.ThrowsAsync<ConcurrencyException>(() => store.PutIfMatchAsync("models/churn/aliases/prod", Text("v0"), null, Timeout));
         var second = await store.PutIfMatchAsync("models/churn/aliases/prod", Text("v2"), first.ETag, Timeout);
@@ -55,7 +54,7 @@ public sealed class ArtifactTests(AzuriteFixture azurite)
     public async Task ListDeleteAndAbsent_BehaveAsTheContractSays()
     {
         await using var hub = TestHub.Create(azurite);
-        var store = hub.Backend.Artifacts;
+        var store = hub.Stores.Artifacts;
         foreach (var path in new[] { "runs/r1/b/x", "runs/r1/a/y", "runs/r2/a/z", "models/m/1" })
         {
             await store.PutAsync(path, Text(path), Timeout);
@@ -77,11 +76,11 @@ public sealed class ArtifactTests(AzuriteFixture azurite)
     public async Task GetInfo_OfABlobWrittenWithoutHash_ComputesAndRecordsIt()
     {
         await using var hub = TestHub.Create(azurite);
-        await hub.Backend.EnsureCreatedAsync(Timeout);
-        var raw = new BlobContainerClient(azurite.ConnectionString, hub.Backend.Names.ArtifactsContainer);
+        await hub.Stores.EnsureCreatedAsync(Timeout);
+        var raw = hub.Service.GetBlobContainerClient(hub.Stores.Names.Artifacts);
         await raw.UploadBlobAsync("runs/r/batch/out.txt", BinaryData.FromString("from batch"), Timeout);
 
-        var info = await hub.Backend.Artifacts.GetInfoAsync("runs/r/batch/out.txt", Timeout);
+        var info = await hub.Stores.Artifacts.GetInfoAsync("runs/r/batch/out.txt", Timeout);
 
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData("from batch"u8.ToArray())), info!.Sha256);
         Assert.Equal(info.Sha256, (await raw.GetBlobClient("runs/r/batch/out.txt").GetPropertiesAsync(cancellationToken: Timeout)).Value.Metadata["sha256"]);

@@ -1,3 +1,4 @@
+using Azure.Storage.Blobs;
 using Trainyard.Testing;
 
 namespace Trainyard.Storage.Azure.Tests;
@@ -9,39 +10,32 @@ public sealed class AzuriteCollection : ICollectionFixture<AzuriteFixture>
     public const string Name = "azurite";
 }
 
-/// <summary>A backend on a fresh task hub, deleted with everything in it on dispose.</summary>
+/// <summary>The blob stores on a fresh task hub (unique container names), deleted with everything in them on dispose.</summary>
 internal sealed class TestHub : IAsyncDisposable
 {
-    private TestHub(AzureBackend backend, AzureBackendOptions options)
+    private TestHub(AzureBlobStores stores, BlobServiceClient service)
     {
-        Backend = backend;
-        Options = options;
+        Stores = stores;
+        Service = service;
     }
 
-    public AzureBackend Backend { get; }
+    public AzureBlobStores Stores { get; }
 
-    public AzureBackendOptions Options { get; }
+    /// <summary>The account's blob service, for looking under the stores.</summary>
+    public BlobServiceClient Service { get; }
 
-    public StorageRequestCounter Counter => Options.RequestCounter!;
-
-    public static TestHub Create(AzuriteFixture azurite, Func<AzureBackendOptions, AzureBackendOptions>? configure = null)
+    public static TestHub Create(AzuriteFixture azurite)
     {
         azurite.EnsureAvailable();
-        var options = AzureBackendOptions.FromConnectionString(azurite.ConnectionString, AzuriteFixture.NewTaskHub()) with
-        {
-            RequestCounter = new StorageRequestCounter(),
-        };
-        options = configure?.Invoke(options) ?? options;
-        return new TestHub(new AzureBackend(options), options);
+        // The fixture's connection string (UseDevelopmentStorage=true, or a private Azurite's endpoints): the stores take
+        // any BlobServiceClient; only the CLI's --store parsing is limited to identity and UseDevelopmentStorage=true.
+        var service = new BlobServiceClient(azurite.ConnectionString);
+        return new TestHub(new AzureBlobStores(service, AzuriteFixture.NewTaskHub()), service);
     }
-
-    /// <summary>Another backend on the same task hub, as another process would have (no shared caches).</summary>
-    public AzureBackend Another() => new(Options with { RequestCounter = new StorageRequestCounter() });
 
     public async ValueTask DisposeAsync()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await Backend.DeleteTaskHubAsync(timeout.Token);
-        await Backend.DisposeAsync();
+        await Stores.DeleteAllAsync(timeout.Token);
     }
 }

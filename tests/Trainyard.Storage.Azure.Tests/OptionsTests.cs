@@ -1,3 +1,4 @@
+using Azure.Core;
 using Trainyard.Testing;
 
 namespace Trainyard.Storage.Azure.Tests;
@@ -12,53 +13,85 @@ public sealed class OptionsTests
     [InlineData("abcdefghijklmnopqrstuvwxy")]
     public void TaskHub_Invalid_IsRejectedWithAFix(string hub)
     {
-        var error = Assert.Throws<ArgumentException>(() => AzureBackendOptions.FromConnectionString("UseDevelopmentStorage=true", hub).Validate());
+        var error = Assert.Throws<ArgumentException>(() => AzureStorageOptions.ForDevelopmentStorage(hub).Validate());
         Assert.Contains("lowercase letters and digits", error.Message, StringComparison.Ordinal);
+        Assert.Equal("taskHub", error.ParamName);
     }
 
     [Fact]
-    public void Parse_ConnectionString_KeepsItAndReadsTheTaskHub()
+    public void Parse_DevelopmentStorage_ReadsTheTaskHub()
     {
-        var options = AzureBackendOptions.Parse("azure:UseDevelopmentStorage=true;TaskHub=prod2");
+        var options = AzureStorageOptions.Parse("azure:UseDevelopmentStorage=true;TaskHub=prod2");
 
-        Assert.Equal("UseDevelopmentStorage=true", options.ConnectionString);
+        Assert.True(options.UseDevelopmentStorage);
+        Assert.Null(options.BlobServiceUri);
         Assert.Equal("prod2", options.TaskHub);
-        Assert.Equal(AzureBackendOptions.DefaultTaskHub, AzureBackendOptions.Parse("azure:UseDevelopmentStorage=true").TaskHub);
-    }
-
-    [Fact]
-    public void Parse_AccountUri_DerivesTheThreeServicesForManagedIdentity()
-    {
-        var options = AzureBackendOptions.Parse("azure:https://acme.queue.core.windows.net");
-
-        Assert.Null(options.ConnectionString);
-        Assert.Equal(new Uri("https://acme.blob.core.windows.net/"), options.BlobServiceUri);
-        Assert.Equal(new Uri("https://acme.queue.core.windows.net/"), options.QueueServiceUri);
-        Assert.Equal(new Uri("https://acme.table.core.windows.net/"), options.TableServiceUri);
+        Assert.Equal(AzureStorageOptions.DefaultTaskHub, AzureStorageOptions.Parse("UseDevelopmentStorage=true").TaskHub);
     }
 
     [Theory]
-    [InlineData("azure:")]
-    [InlineData("azure:https://example.com/")]
-    public void Parse_Unusable_SaysWhatToWrite(string value)
+    [InlineData("azure:https://acme.blob.core.windows.net")]
+    [InlineData("azure:https://acme.blob.core.windows.net/;TaskHub=prod2")]
+    [InlineData("azure:TaskHub=prod2;https://acme.blob.core.windows.net/")]
+    public void Parse_AccountEndpoint_UsesIdentity(string value)
     {
-        var error = Assert.Throws<ArgumentException>(() => AzureBackendOptions.Parse(value));
-        Assert.Contains("blob.core.windows.net", error.Message, StringComparison.Ordinal);
+        var options = AzureStorageOptions.Parse(value);
+
+        Assert.False(options.UseDevelopmentStorage);
+        Assert.Equal(new Uri("https://acme.blob.core.windows.net/"), options.BlobServiceUri);
+        Assert.Null(options.Credential);
+    }
+
+    [Theory]
+    [InlineData("azure:", "names no account")]
+    [InlineData("azure:;TaskHub=prod2", "names no account")]
+    [InlineData("azure:https://example.com/", "blob endpoint")]
+    [InlineData("azure:https://acme.queue.core.windows.net", "blob endpoint")]
+    [InlineData("azure:https://acme.blob.core.windows.net/container", "blob endpoint")]
+    [InlineData("azure:https://acme.blob.core.windows.net/?sv=2024&sig=abc", "not accepted")]
+    [InlineData("azure:http://acme.blob.core.windows.net", "neither")]
+    [InlineData("azure:DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=c2VjcmV0", "not accepted")]
+    [InlineData("azure:BlobEndpoint=https://acme.blob.core.windows.net/;SharedAccessSignature=sv=2024&sig=abc", "not accepted")]
+    [InlineData("azure:UseDevelopmentStorage=false", "neither")]
+    public void Parse_Unusable_SaysWhatToWrite(string value, string why)
+    {
+        var error = Assert.Throws<ArgumentException>(() => AzureStorageOptions.Parse(value));
+
+        Assert.Contains(why, error.Message, StringComparison.Ordinal);
+        Assert.Contains("UseDevelopmentStorage=true", error.Message, StringComparison.Ordinal);
+        Assert.Contains("https://<account>.blob.core.windows.net", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("c2VjcmV0", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("sig=abc", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_NeedsExactlyOneIdentity()
+    {
+        Assert.Throws<ArgumentException>(() => new AzureStorageOptions().Validate());
+        Assert.Throws<ArgumentException>(() => (AzureStorageOptions.ForDevelopmentStorage() with { BlobServiceUri = new Uri("https://acme.blob.core.windows.net/") }).Validate());
+        var credential = new NoCredential();
+        Assert.Contains("drop the credential", Assert.Throws<ArgumentException>(() => (AzureStorageOptions.ForDevelopmentStorage() with { Credential = credential }).Validate()).Message, StringComparison.Ordinal);
+        Assert.Same(credential, AzureStorageOptions.ForAccount(new Uri("https://acme.blob.core.windows.net"), credential).Credential);
     }
 
     [Fact]
     public void Names_AreAllPrefixedByTheTaskHub()
     {
-        var names = new TaskHubNames("prod2");
+        var names = new BlobContainerNames("prod2");
 
-        Assert.Equal(["prod2runs", "prod2index", "prod2kv"], new[] { names.RunsTable, names.IndexTable, names.ValuesTable });
-        Assert.Equal(["prod2-control", "prod2-work", "prod2-control-poison", "prod2-work-poison"], new[] { names.ControlQueue, names.WorkQueue, names.ControlPoisonQueue, names.WorkPoisonQueue });
-        Assert.Equal(["prod2-artifacts", "prod2-large"], new[] { names.ArtifactsContainer, names.LargeValuesContainer });
+        Assert.Equal(["prod2-artifacts", "prod2-values", "prod2-pipelines"], names.All);
     }
 
     [Fact]
-    public void NewTaskHub_IsValid()
+    public void NewTaskHub_IsValid() => AzureStorageOptions.ValidateTaskHub(AzuriteFixture.NewTaskHub());
+
+    /// <summary>A credential that is never asked for a token (the options only hold it).</summary>
+    private sealed class NoCredential : TokenCredential
     {
-        AzureBackendOptions.ValidateTaskHub(AzuriteFixture.NewTaskHub());
+        public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("not used by option validation");
+
+        public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("not used by option validation");
     }
 }

@@ -81,6 +81,21 @@ public sealed class AzuriteFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// A CLI `--store` value for this Azurite and <paramref name="taskHub"/>. The CLI takes no keys or connection strings,
+    /// only <c>UseDevelopmentStorage=true</c> (Azurite on 127.0.0.1:10000), so a private Azurite on other ports cannot be
+    /// named: then this fails saying how to run such tests.
+    /// </summary>
+    public string CliStore(string taskHub)
+    {
+        EnsureAvailable();
+        return string.Equals(ConnectionString.Trim().TrimEnd(';'), "UseDevelopmentStorage=true", StringComparison.OrdinalIgnoreCase)
+            ? $"azure:UseDevelopmentStorage=true;TaskHub={taskHub}"
+            : throw new InvalidOperationException(
+                "This test runs the CLI on Azurite, which it reaches only as UseDevelopmentStorage=true (127.0.0.1:10000): start Azurite on the " +
+                $"default ports and set {ConnectionVariable}=UseDevelopmentStorage=true (bash scripts/test.sh does both).");
+    }
+
     /// <summary>Fails with <see cref="InstallHint"/> when Azurite could not be reached or started.</summary>
     public void EnsureAvailable()
     {

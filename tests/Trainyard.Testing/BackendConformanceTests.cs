@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Trainyard.Core.Engine;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
@@ -240,65 +238,6 @@ public abstract class BackendConformanceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Pipelines_SaveIsIdempotentAndListsNewestFirst()
-    {
-        var t0 = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
-        await Backend.Store.SavePipelineAsync(new PipelineVersion("p", "h1", "name: p\n", t0) { Source = "p.yaml" }, default);
-        await Backend.Store.SavePipelineAsync(new PipelineVersion("p", "h1", "name: p\n", t0.AddDays(9)), default);
-        await Backend.Store.SavePipelineAsync(new PipelineVersion("p", "h2", "name: p\n#2\n", t0.AddHours(1)), default);
-        await Backend.Store.SavePipelineAsync(new PipelineVersion("q", "h3", "name: q\n", t0.AddHours(2)), default);
-
-        var h1 = await Backend.Store.GetPipelineAsync("h1", default);
-        Assert.Equal("name: p\n", h1!.SpecText);
-        Assert.Equal(t0, h1.RegisteredAt);
-        Assert.Equal("p.yaml", h1.Source);
-        Assert.Null(await Backend.Store.GetPipelineAsync("h9", default));
-        Assert.Equal(["h2", "h1"], (await Backend.Store.ListPipelinesAsync("p", default)).Select(v => v.ContentHash));
-        Assert.Equal(["h3", "h2", "h1"], (await Backend.Store.ListPipelinesAsync(null, default)).Select(v => v.ContentHash));
-    }
-
-    [Fact]
-    public async Task KeyValue_DeleteValues_RemovesThoseKeysOnlyAndIgnoresUnknownOnes()
-    {
-        var store = Backend.Store;
-        var keys = Enumerable.Range(0, 130).Select(i => $"d{i:D3}").ToList();
-        foreach (var k in keys)
-        {
-            Assert.NotNull(await store.TryPutValueAsync("dispatch", k, "done|w|1", null, default));
-        }
-
-        Assert.NotNull(await store.TryPutValueAsync("other", "d000", "keep", null, default));
-        await store.DeleteValuesAsync("dispatch", [.. keys.Take(120), "unknown"], default);
-        await store.DeleteValuesAsync("dispatch", ["d000", "d001"], default);
-        foreach (var k in keys.Take(120))
-        {
-            Assert.Null(await store.GetValueAsync("dispatch", k, default));
-        }
-
-        Assert.Equal("done|w|1", (await store.GetValueAsync("dispatch", "d125", default))?.Value);
-        Assert.Equal("keep", (await store.GetValueAsync("other", "d000", default))?.Value);
-        Assert.NotNull(await store.TryPutValueAsync("dispatch", "d000", "again", null, default));
-    }
-
-    [Fact]
-    public async Task KeyValue_ConditionalPut()
-    {
-        var store = Backend.Store;
-        Assert.Null(await store.GetValueAsync("s", "k", default));
-        var e1 = await store.TryPutValueAsync("s", "k", "v1", null, default);
-        Assert.NotNull(e1);
-        Assert.Null(await store.TryPutValueAsync("s", "k", "again", null, default));
-        Assert.Null(await store.TryPutValueAsync("s", "k", "stale", "wrong-etag", default));
-        var e2 = await store.TryPutValueAsync("s", "k", "v2", e1, default);
-        Assert.NotNull(e2);
-        Assert.NotEqual(e1, e2);
-        Assert.Null(await store.TryPutValueAsync("s", "k", "stale", e1, default));
-        Assert.Equal(new KeyValueEntry("v2", e2!), await store.GetValueAsync("s", "k", default));
-        Assert.Null(await store.GetValueAsync("other-scope", "k", default));
-        Assert.Null(await store.TryPutValueAsync("s", "missing", "v", "any-etag", default));
-    }
-
-    [Fact]
     public async Task Queue_ReceiveLeasesAndCompleteRemoves()
     {
         var q = Backend.Work;
@@ -399,96 +338,6 @@ public abstract class BackendConformanceTests : IAsyncLifetime
         Assert.Equal(2, again.DequeueCount);
         await q.AbandonAsync(again, TimeSpan.Zero, default);
         Assert.Equal(3, (await ReceiveOneAsync(q, LongLease)).DequeueCount);
-    }
-
-    [Fact]
-    public async Task Artifacts_RoundTripWithSha256()
-    {
-        var data = Encoding.UTF8.GetBytes("hello, trainyard\n");
-        var info = await Backend.Artifacts.PutAsync("runs/r1/a/d1/out.txt", new MemoryStream(data), default);
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(data)), info.Sha256);
-        Assert.Equal(data.Length, info.Size);
-        Assert.Equal("runs/r1/a/d1/out.txt", info.Path);
-
-        await using (var s = await Backend.Artifacts.OpenReadAsync("runs/r1/a/d1/out.txt", default))
-        {
-            Assert.NotNull(s);
-            using var ms = new MemoryStream();
-            await s.CopyToAsync(ms);
-            Assert.Equal(data, ms.ToArray());
-        }
-
-        var again = await Backend.Artifacts.GetInfoAsync("runs/r1/a/d1/out.txt", default);
-        Assert.Equal(info.Sha256, again!.Sha256);
-        Assert.Equal(info.ETag, again.ETag);
-        Assert.Null(await Backend.Artifacts.GetInfoAsync("runs/r1/a/d1/missing.txt", default));
-        Assert.Null(await Backend.Artifacts.OpenReadAsync("runs/r1/a/d1/missing.txt", default));
-    }
-
-    [Fact]
-    public async Task Artifacts_LargeFileHashMatches()
-    {
-        var data = new byte[3 * 1024 * 1024 + 17];
-        new Random(7).NextBytes(data);
-        var info = await Backend.Artifacts.PutAsync("big/blob.bin", new MemoryStream(data), default);
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(data)), info.Sha256);
-        Assert.Equal(data.LongLength, (await Backend.Artifacts.GetInfoAsync("big/blob.bin", default))!.Size);
-    }
-
-    [Fact]
-    public async Task Artifacts_ListByPrefixInPathOrder_AndDelete()
-    {
-        foreach (var p in new[] { "runs/r/b.txt", "runs/r/a/x.txt", "runs/r2/c.txt", "other/d.txt" })
-        {
-            await Backend.Artifacts.PutAsync(p, new MemoryStream([1, 2, 3]), default);
-        }
-
-        var listed = new List<string>();
-        await foreach (var a in Backend.Artifacts.ListAsync("runs/r/", default))
-        {
-            listed.Add(a.Path);
-        }
-
-        Assert.Equal(["runs/r/a/x.txt", "runs/r/b.txt"], listed);
-        var all = new List<string>();
-        await foreach (var a in Backend.Artifacts.ListAsync("runs/r", default))
-        {
-            all.Add(a.Path);
-        }
-
-        Assert.Equal(["runs/r/a/x.txt", "runs/r/b.txt", "runs/r2/c.txt"], all);
-        await Backend.Artifacts.DeleteAsync("runs/r/b.txt", default);
-        await Backend.Artifacts.DeleteAsync("runs/r/b.txt", default);
-        Assert.Null(await Backend.Artifacts.GetInfoAsync("runs/r/b.txt", default));
-    }
-
-    [Fact]
-    public async Task Artifacts_PutIfMatch_DetectsConflicts()
-    {
-        var a = Backend.Artifacts;
-        var v1 = await a.PutIfMatchAsync("models/m/aliases/production", new MemoryStream("v1"u8.ToArray()), null, default);
-        await Assert.ThrowsAsync<ConcurrencyException>(() => a.PutIfMatchAsync("models/m/aliases/production", new MemoryStream("x"u8.ToArray()), null, default));
-        var v2 = await a.PutIfMatchAsync("models/m/aliases/production", new MemoryStream("v2"u8.ToArray()), v1.ETag, default);
-        Assert.NotEqual(v1.ETag, v2.ETag);
-        await Assert.ThrowsAsync<ConcurrencyException>(() => a.PutIfMatchAsync("models/m/aliases/production", new MemoryStream("v3"u8.ToArray()), v1.ETag, default));
-        await Assert.ThrowsAsync<ConcurrencyException>(() => a.PutIfMatchAsync("models/m/aliases/new", new MemoryStream("v3"u8.ToArray()), v1.ETag, default));
-        await using var s = await a.OpenReadAsync("models/m/aliases/production", default);
-        using var reader = new StreamReader(s!);
-        Assert.Equal("v2", await reader.ReadToEndAsync());
-    }
-
-    [Theory]
-    [InlineData("")]
-    [InlineData("/abs/path")]
-    [InlineData("a/../b")]
-    [InlineData("../b")]
-    [InlineData("a//b")]
-    [InlineData("a\\b")]
-    [InlineData("a/./b")]
-    public async Task Artifacts_InvalidPath_IsRejectedWithClearError(string path)
-    {
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => Backend.Artifacts.PutAsync(path, new MemoryStream([1]), default));
-        Assert.Contains("Artifact path", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
