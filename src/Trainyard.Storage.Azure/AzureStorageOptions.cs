@@ -133,13 +133,22 @@ public sealed partial record AzureStorageOptions
         }
     }
 
-    /// <summary>The blob service client these options describe.</summary>
+    /// <summary>
+    /// The blob service client these options describe. People wait on these calls (the CLI), so an endpoint that does
+    /// not answer fails within seconds (two quick retries, a 10 s network timeout) instead of the SDK's default half
+    /// minute of retries.
+    /// </summary>
     internal BlobServiceClient CreateServiceClient()
     {
         Validate();
+        var options = new BlobClientOptions();
+        options.Retry.MaxRetries = 2;
+        options.Retry.Delay = TimeSpan.FromMilliseconds(400);
+        options.Retry.MaxDelay = TimeSpan.FromSeconds(2);
+        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(10);
         return UseDevelopmentStorage
-            ? new BlobServiceClient(DevelopmentStorage)
-            : new BlobServiceClient(BlobServiceUri, Credential ?? new DefaultAzureCredential());
+            ? new BlobServiceClient(DevelopmentStorage, options)
+            : new BlobServiceClient(BlobServiceUri, Credential ?? new DefaultAzureCredential(), options);
     }
 
     [GeneratedRegex("^[a-z][a-z0-9]{2,23}$", RegexOptions.CultureInvariant)]

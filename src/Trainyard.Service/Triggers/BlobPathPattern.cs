@@ -70,7 +70,9 @@ internal sealed class BlobPathPattern
         }
 
         sb.Append('$');
-        return new BlobPathPattern(glob, new Regex(sb.ToString(), RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)), captures);
+        // Linear-time matching: a pattern with many wildcards against a long near-miss path made the backtracking engine
+        // run into its timeout, and the timeout exception escaped the blob trigger (found by PayloadFuzzTests).
+        return new BlobPathPattern(glob, new Regex(sb.ToString(), RegexOptions.CultureInvariant | RegexOptions.NonBacktracking), captures);
     }
 
     /// <summary>Matches a blob path (within its container); returns the captures, or null when it does not match.</summary>
