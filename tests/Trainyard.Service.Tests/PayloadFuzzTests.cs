@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Text.Json;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
+using Trainyard.Testing;
 
 namespace Trainyard.Service.Tests;
 
@@ -74,39 +74,5 @@ public sealed class PayloadFuzzTests
         }
     }
 
-    private static bool Bounded(Func<bool> check)
-    {
-        bool result = false;
-        Exception? error = null;
-        long allocated = 0;
-        var thread = new Thread(() =>
-        {
-            var before = GC.GetAllocatedBytesForCurrentThread();
-            try
-            {
-                result = check();
-            }
-#pragma warning disable CA1031 // Carried to the test thread and rethrown there, so the failing input is reported.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                error = e;
-            }
-
-            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        }, maxStackSize: 1024 * 1024) { IsBackground = true };
-        var clock = Stopwatch.StartNew();
-        thread.Start();
-        if (!thread.Join(TimeBound))
-        {
-            throw new TimeoutException($"input not handled within {TimeBound.TotalSeconds} s");
-        }
-
-        if (error is not null)
-        {
-            throw new InvalidOperationException($"crashed after {clock.ElapsedMilliseconds} ms: {error.GetType().Name}: {error.Message}", error);
-        }
-
-        return allocated <= MemoryBound ? result : throw new InvalidOperationException($"allocated {allocated / (1024 * 1024)} MiB for one input");
-    }
+    private static bool Bounded(Func<bool> check) => BoundedCheck.Run(check, TimeBound, MemoryBound);
 }
