@@ -55,10 +55,23 @@ internal static class AzureStore
         }
     }
 
+    /// <summary>
+    /// The connection string of the Durable task hub for `run --engine durable`: the in-process host reaches Azure
+    /// Storage through the Durable Task Framework's provider with a connection string, so only Azurite
+    /// (UseDevelopmentStorage=true) is accepted here; in Azure the Function App hosts the same orchestrator.
+    /// </summary>
+    public static string TaskHubConnection(string store)
+    {
+        var value = store.TrimStart()[Prefix.Length..].Split(';')[0].Trim();
+        return string.Equals(value, AzureStorageOptions.DevelopmentStorage, StringComparison.OrdinalIgnoreCase)
+            ? AzureStorageOptions.DevelopmentStorage
+            : throw new CliInputException($"--store {store}: the in-process durable engine runs its task hub on Azurite (azure:UseDevelopmentStorage=true) or in memory; in Azure, start runs through the Function App, which hosts the same orchestrator.");
+    }
+
     /// <summary>The error of every run command (run, runs, status, logs, cancel, resume, retry, worker, purge) given an Azure store.</summary>
     public static CliInputException RunsAreDurable() => new(
         "--store azure:... holds no runs: runs in Azure are Durable Functions orchestrations. Use the Function App's HTTP API (with a function key): " +
         "POST api/pipelines/{name}/runs starts one, api/runs lists, shows, cancels and retries them, and the app purges finished runs on its schedule; " +
-        "a local Durable engine comes with `trainyard run --engine durable`. Without --store (or with a folder) this command works on the embedded " +
+        "to run the same orchestrator here, use `trainyard run FILE --engine durable` (in memory, or --store azure:UseDevelopmentStorage=true). Without --store (or with a folder) this command works on the embedded " +
         "engine's store in .trainyard/; `--store azure:...` still serves `trainyard pipelines`, `trainyard models` and `trainyard lineage`.");
 }

@@ -75,10 +75,10 @@ internal sealed class CliStore : IAsyncDisposable
 
         var full = PrepareFolder(folder);
         var backend = SqliteBackend.Open(Path.Combine(full, DatabaseFile));
-        var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
+        var (steps, executors) = Execution();
         var options = new RunEngineOptions
         {
-            Executors = [new LocalProcessExecutor(LocalExecutorOptions.FromEnvironment(Environment.GetEnvironmentVariable)), new BuiltinExecutor(steps, StepServices())],
+            Executors = executors,
             MissingExecutorHints = new Dictionary<ExecutorKind, string> { [ExecutorKind.Batch] = BatchHint },
             // --no-cache skips lookups only: fresh results still refresh the cache for the next run.
             TaskCache = new StepCache(backend.Store, backend.Artifacts, steps.Catalog) { ReadEnabled = !noCache },
@@ -99,6 +99,13 @@ internal sealed class CliStore : IAsyncDisposable
             engine is not null && await engine.GetRunAsync(runId, ct) is { } run ? new RunWithSpec(run, await engine.GetPipelineSpecAsync(run.PipelineHash, ct)) : null);
         engine = new RunEngine(backend, options with { Notifiers = [alerts] });
         return Task.FromResult(new CliStore(full, backend, engine, lease, webhooks, alerts));
+    }
+
+    /// <summary>The steps and executors of every CLI engine (embedded and durable), so a step behaves the same in both.</summary>
+    internal static (BuiltinStepRegistry Steps, IReadOnlyList<ITaskExecutor> Executors) Execution()
+    {
+        var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
+        return (steps, [new LocalProcessExecutor(LocalExecutorOptions.FromEnvironment(Environment.GetEnvironmentVariable)), new BuiltinExecutor(steps, StepServices())]);
     }
 
     /// <summary>Services of the built-in steps: the local data root `ingest` reads (TRAINYARD_DATA_ROOT, else ./data).</summary>

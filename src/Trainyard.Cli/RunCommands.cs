@@ -85,6 +85,13 @@ internal static class RunCommands
         command.Options.Add(noCache);
         command.Options.Add(store);
         command.Options.Add(lease);
+        var engine = new Option<string>("--engine")
+        {
+            Description = "embedded (default: the local engine on .trainyard/) or durable (the Function App's RunPipeline orchestrator hosted in-process on the Durable Task Framework; --store memory, the default, or azure:UseDevelopmentStorage=true).",
+            DefaultValueFactory = _ => DurableRun.Embedded,
+        };
+        engine.AcceptOnlyFromAmong(DurableRun.Embedded, DurableRun.Durable);
+        command.Options.Add(engine);
         command.SetAction(async (parse, ct) =>
         {
             var output = CliOutput.For(parse, parse.GetValue(json));
@@ -94,6 +101,12 @@ internal static class RunCommands
                 var loaded = PipelineFiles.Load(path.FullName, output.Out, output.Err);
 
                 var assignments = ParamResolver.ParseAssignments(loaded.Spec, parse.GetValue(param) ?? []);
+                if (parse.GetValue(engine) == DurableRun.Durable)
+                {
+                    var chosen = parse.GetValue(store)!;
+                    return await DurableRun.RunAsync(loaded, assignments, chosen == CliStore.DefaultFolder ? "memory" : chosen, parse.GetValue(noCache), output, ct);
+                }
+
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: parse.GetValue(noCache), inlineSlots: parse.GetValue(workers));
                 var runId = await cli.Engine.StartRunAsync(
                     new StartRunRequest { Spec = loaded.Spec, SpecText = loaded.Text, Params = assignments, Trigger = new TriggerInfo("manual") },
@@ -422,7 +435,7 @@ internal static class RunCommands
         return ExitCodeOf(state);
     }
 
-    private static void PrintReport(CliOutput output, RunState state, bool includeLogHint)
+    internal static void PrintReport(CliOutput output, RunState state, bool includeLogHint)
     {
         var report = RunReport.From(state, DateTimeOffset.UtcNow);
         if (output.Json)
