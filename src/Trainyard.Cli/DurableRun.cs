@@ -31,8 +31,55 @@ internal static class DurableRun
     /// <summary>The Durable engine.</summary>
     public const string Durable = "durable";
 
+    /// <summary>The stores of a durable engine: pipeline versions, claims/cache values, artifacts, and the task hub.</summary>
+    internal sealed record Stores(IPipelineStore Pipelines, IKeyValueStore Values, IArtifactStore Artifacts, DurableStore Hub, string Label);
+
+    /// <summary>
+    /// Opens the stores named by a `--store` value of the durable engine: memory (this process only) or an Azurite task hub
+    /// with Trainyard's blob containers (reachability checked first).
+    /// </summary>
+    public static async Task<Stores> OpenAsync(string store, string work, CancellationToken ct)
+    {
+        if (AzureStore.IsAzure(store))
+        {
+            var connection = AzureStore.TaskHubConnection(store);
+            var stores = AzureStore.TryOpen(store)!;
+            await AzureStore.EnsureReachableAsync(stores, ct);
+            return new Stores(stores.Pipelines, stores.Values, stores.Artifacts, DurableStore.AzureStorage(connection, stores.Names.TaskHub),
+                $"Azure Storage task hub '{stores.Names.TaskHub}'");
+        }
+
+        if (string.Equals(store, "memory", StringComparison.OrdinalIgnoreCase))
+        {
+            var memory = new InMemoryRunStore();
+            return new Stores(memory, memory, new FileSystemArtifactStore(Path.Combine(work, "artifacts")), DurableStore.Memory, "in memory");
+        }
+
+        throw new CliInputException($"--store '{store}' is not a durable store: use memory (default for --engine durable) or azure:UseDevelopmentStorage=true (Azurite).");
+    }
+
+    /// <summary>
+    /// Starts the in-process host on <paramref name="stores"/> with the CLI's executors and steps (the same as the
+    /// embedded engine's), running at most <paramref name="workers"/> activities at once.
+    /// </summary>
+    public static Task<TrainyardDurableHost> StartHostAsync(Stores stores, int workers, bool noCache, string work, CancellationToken ct)
+    {
+        var (steps, executors) = CliStore.Execution();
+        var runner = new AttemptRunner(new AttemptRunnerOptions
+        {
+            Artifacts = stores.Artifacts,
+            Claims = stores.Values,
+            Executors = executors,
+            TaskCache = new StepCache(stores.Values, stores.Artifacts, steps.Catalog) { ReadEnabled = !noCache },
+            WorkRoot = Path.Combine(work, "work"),
+        });
+        return TrainyardDurableHost.StartAsync(
+            new DurableHostOptions { Store = stores.Hub, MaxConcurrentActivities = workers },
+            new DurableActivities(runner, stores.Pipelines, steps.Catalog), null, ct);
+    }
+
     /// <summary>Runs <paramref name="loaded"/> to completion (<paramref name="noCache"/>: skip step-cache lookups); returns the exit code.</summary>
-    public static async Task<int> RunAsync(LoadedPipeline loaded, IReadOnlyDictionary<string, JsonElement> assignments, string store, bool noCache, CliOutput output, CancellationToken ct)
+    public static async Task<int> RunAsync(LoadedPipeline loaded, IReadOnlyDictionary<string, JsonElement> assignments, string store, int workers, bool noCache, CliOutput output, CancellationToken ct)
     {
         var resolved = Core.Spec.ParamResolver.Resolve(loaded.Spec, assignments);
         if (!resolved.Succeeded)
@@ -41,41 +88,11 @@ internal static class DurableRun
         }
 
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(loaded.Text)));
-        var (steps, executors) = CliStore.Execution();
         var work = Directory.CreateTempSubdirectory("trainyard-durable-").FullName;
-        IPipelineStore pipelines;
-        IKeyValueStore values;
-        IArtifactStore artifacts;
-        DurableStore durableStore;
-        if (AzureStore.IsAzure(store))
-        {
-            var connection = AzureStore.TaskHubConnection(store);
-            var stores = AzureStore.TryOpen(store)!;
-            await AzureStore.EnsureReachableAsync(stores, ct);
-            (pipelines, values, artifacts) = (stores.Pipelines, stores.Values, stores.Artifacts);
-            durableStore = DurableStore.AzureStorage(connection, stores.Names.TaskHub);
-        }
-        else if (string.Equals(store, "memory", StringComparison.OrdinalIgnoreCase))
-        {
-            var memory = new InMemoryRunStore();
-            (pipelines, values, artifacts) = (memory, memory, new FileSystemArtifactStore(Path.Combine(work, "artifacts")));
-            durableStore = DurableStore.Memory;
-        }
-        else
-        {
-            throw new CliInputException($"--store '{store}' is not a durable store: use memory (default for --engine durable) or azure:UseDevelopmentStorage=true (Azurite).");
-        }
-
+        var stores = await OpenAsync(store, work, ct);
+        var pipelines = stores.Pipelines;
         await pipelines.SavePipelineAsync(new PipelineVersion(loaded.Spec.Name, hash, loaded.Text, DateTimeOffset.UtcNow) { Source = loaded.Spec.Source }, ct);
-        var runner = new AttemptRunner(new AttemptRunnerOptions
-        {
-            Artifacts = artifacts,
-            Claims = values,
-            Executors = executors,
-            TaskCache = new StepCache(values, artifacts, steps.Catalog) { ReadEnabled = !noCache },
-            WorkRoot = Path.Combine(work, "work"),
-        });
-        await using var host = await TrainyardDurableHost.StartAsync(new DurableHostOptions { Store = durableStore }, new DurableActivities(runner, pipelines, steps.Catalog), null, ct);
+        await using var host = await StartHostAsync(stores, workers, noCache, work, ct);
         var runs = new DurableRunControl(host.Client, NullLogger<DurableRunControl>.Instance);
         var runId = string.Create(CultureInfo.InvariantCulture, $"{loaded.Spec.Name}-{DateTimeOffset.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}");
         await runs.StartAsync(new RunPipelineInput
@@ -86,7 +103,7 @@ internal static class DurableRun
             Params = resolved.Values,
             Trigger = new TriggerInfo("manual"),
         }, ct);
-        output.Info($"run {runId} started on the durable engine ({(durableStore is AzureStorageStore ? "Azure Storage task hub" : "in memory")}; {loaded.Spec.Name}, {loaded.Spec.Steps.Count} steps)");
+        output.Info($"run {runId} started on the durable engine ({stores.Label}; {loaded.Spec.Name}, {loaded.Spec.Steps.Count} steps, {workers} at once)");
         using var stop = new GracefulStop(ct);
         var done = host.Client.WaitForInstanceCompletionAsync(runId, getInputsAndOutputs: true, stop.Token);
         string? last = null;
@@ -109,7 +126,10 @@ internal static class DurableRun
         }
         catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
         {
-            output.Error($"interrupted: run {runId} stopped with this process (the in-process durable host ended); start it again.");
+            output.Error(stores.Hub is AzureStorageStore
+                ? $"interrupted: run {runId} stays in the task hub and goes on when a worker runs it: `trainyard worker --engine durable --store {store}`; " +
+                  $"`trainyard status {runId} --store {store}` shows it."
+                : $"interrupted: run {runId} ended with this process (the in-memory task hub is gone); start it again, or use --store azure:UseDevelopmentStorage=true for runs that outlive the process.");
             return CliApp.Interrupted;
         }
 

@@ -28,11 +28,11 @@ internal static class RunCommands
 
     /// <summary>The commands of this group.</summary>
     public static IEnumerable<Command> Create() =>
-        [RunCommand(), RunsCommand(), StatusCommand(), LogsCommand(), CancelCommand(), ResumeCommand(), RetryCommand(), WorkerCommand()];
+        [RunCommand(), RunsCommand(), StatusCommand(), LogsCommand(), CancelCommand(), ResumeCommand(), RetryCommand(), WorkerCommand(), EventCommand()];
 
     internal static Option<string> StoreOption() => new("--store")
     {
-        Description = "Folder of the embedded store (SQLite file, artifacts, work folders). Runs in Azure are Durable Functions orchestrations: use the Function App's HTTP API.",
+        Description = "Folder of the embedded store (SQLite file, artifacts, work folders), or a durable task hub: azure:UseDevelopmentStorage=true[;TaskHub=name] (Azurite).",
         DefaultValueFactory = _ => CliStore.DefaultFolder,
     };
 
@@ -85,12 +85,7 @@ internal static class RunCommands
         command.Options.Add(noCache);
         command.Options.Add(store);
         command.Options.Add(lease);
-        var engine = new Option<string>("--engine")
-        {
-            Description = "embedded (default: the local engine on .trainyard/) or durable (the Function App's RunPipeline orchestrator hosted in-process on the Durable Task Framework; --store memory, the default, or azure:UseDevelopmentStorage=true).",
-            DefaultValueFactory = _ => DurableRun.Embedded,
-        };
-        engine.AcceptOnlyFromAmong(DurableRun.Embedded, DurableRun.Durable);
+        var engine = EngineOption("embedded (default: the local engine on .trainyard/) or durable (the Function App's RunPipeline orchestrator hosted in-process on the Durable Task Framework; --store memory, the default, or azure:UseDevelopmentStorage=true[;TaskHub=name], which implies it).");
         command.Options.Add(engine);
         command.SetAction(async (parse, ct) =>
         {
@@ -101,10 +96,10 @@ internal static class RunCommands
                 var loaded = PipelineFiles.Load(path.FullName, output.Out, output.Err);
 
                 var assignments = ParamResolver.ParseAssignments(loaded.Spec, parse.GetValue(param) ?? []);
-                if (parse.GetValue(engine) == DurableRun.Durable)
+                if (Durable(parse.GetValue(engine), parse.GetValue(store)!))
                 {
                     var chosen = parse.GetValue(store)!;
-                    return await DurableRun.RunAsync(loaded, assignments, chosen == CliStore.DefaultFolder ? "memory" : chosen, parse.GetValue(noCache), output, ct);
+                    return await DurableRun.RunAsync(loaded, assignments, chosen == CliStore.DefaultFolder ? "memory" : chosen, parse.GetValue(workers), parse.GetValue(noCache), output, ct);
                 }
 
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: parse.GetValue(noCache), inlineSlots: parse.GetValue(workers));
@@ -147,6 +142,12 @@ internal static class RunCommands
                 {
                     output.Error("--limit must be between 1 and 10000.");
                     return BadInput;
+                }
+
+                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                {
+                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
+                    return await hub.ListAsync(parse.GetValue(pipeline), wanted, parse.GetValue(limit), output, ct);
                 }
 
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
@@ -194,6 +195,12 @@ internal static class RunCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await Guarded(output, async () =>
             {
+                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                {
+                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
+                    return await hub.StatusAsync(parse.GetValue(run)!, output, ct);
+                }
+
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
                 var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
                 if (state is null)
@@ -224,6 +231,12 @@ internal static class RunCommands
             var output = CliOutput.For(parse, json: false);
             return await Guarded(output, async () =>
             {
+                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                {
+                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
+                    return await hub.LogsAsync(parse.GetValue(run)!, parse.GetValue(task), parse.GetValue(attempt), output, ct);
+                }
+
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
                 var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
                 if (state is null)
@@ -231,7 +244,7 @@ internal static class RunCommands
                     return BadInput;
                 }
 
-                return await TaskLogs.PrintAsync(cli, state, parse.GetValue(task), parse.GetValue(attempt), output, ct);
+                return await TaskLogs.PrintAsync(cli.Backend.Artifacts, state, parse.GetValue(task), parse.GetValue(attempt), output, ct);
             });
         });
         return command;
@@ -251,6 +264,12 @@ internal static class RunCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await Guarded(output, async () =>
             {
+                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                {
+                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
+                    return await hub.CancelAsync(parse.GetValue(run)!, output, ct);
+                }
+
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
                 var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
                 if (state is null)
@@ -296,6 +315,12 @@ internal static class RunCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await Guarded(output, async () =>
             {
+                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                {
+                    throw new CliInputException($"a run in a durable task hub needs no resume: it goes on whenever a process works the hub. Start one with " +
+                        $"`trainyard worker --engine durable --store {parse.GetValue(store)}` and follow the run with `trainyard status {parse.GetValue(run)} --store {parse.GetValue(store)}`.");
+                }
+
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false, inlineSlots: parse.GetValue(workers));
                 var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
                 if (state is null)
@@ -336,6 +361,12 @@ internal static class RunCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await Guarded(output, async () =>
             {
+                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                {
+                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
+                    return await hub.RetryAsync(parse.GetValue(run)!, output, ct);
+                }
+
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false, inlineSlots: parse.GetValue(workers));
                 var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
                 if (state is null)
@@ -369,6 +400,8 @@ internal static class RunCommands
             Description = "How often to look for work a crashed process left half-delivered (default 1m; `off` never). Such work is picked up within about two of these plus the lease.",
         };
         var command = new Command("worker", "Work on every run in the store until stopped (Ctrl+C or SIGTERM stop it gracefully; unfinished tasks are taken over by others).");
+        var engine = EngineOption("embedded (default: the embedded store's queues) or durable (join the Durable task hub given by --store azure:UseDevelopmentStorage=true[;TaskHub=name]; an azure: store implies it).");
+        command.Options.Add(engine);
         command.Options.Add(workers);
         command.Options.Add(store);
         command.Options.Add(lease);
@@ -378,6 +411,11 @@ internal static class RunCommands
             var output = CliOutput.For(parse, json: false);
             return await Guarded(output, async () =>
             {
+                if (Durable(parse.GetValue(engine), parse.GetValue(store)!))
+                {
+                    return await DurableCommands.WorkAsync(parse.GetValue(store)!, parse.GetValue(workers), output, ct);
+                }
+
                 using var stop = new GracefulStop(ct);
                 var sweep = ParseRecoverEvery(parse.GetValue(recoverEvery));
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false, inlineSlots: parse.GetValue(workers));
@@ -392,6 +430,89 @@ internal static class RunCommands
                 }
 
                 output.Info("worker stopped");
+                return Ok;
+            });
+        });
+        return command;
+    }
+
+    private static Option<string?> EngineOption(string description)
+    {
+        var option = new Option<string?>("--engine") { Description = description };
+        option.AcceptOnlyFromAmong(DurableRun.Embedded, DurableRun.Durable);
+        return option;
+    }
+
+    /// <summary>True for the durable engine: asked for, or implied by an azure: store (which holds no embedded runs).</summary>
+    private static bool Durable(string? engine, string store)
+    {
+        if (AzureStore.IsAzure(store))
+        {
+            return engine != DurableRun.Embedded
+                ? true
+                : throw new CliInputException("--engine embedded cannot use --store azure:...: the embedded engine keeps runs in a local folder; drop --engine " +
+                    "(an azure: store runs on the durable engine) or give --store a folder.");
+        }
+
+        return engine == DurableRun.Durable;
+    }
+
+    private static Command EventCommand()
+    {
+        var run = RunIdArgument();
+        var name = new Argument<string>("NAME") { Description = "Event name: a step whose `when` or inputs read `events.NAME` waits for it (e.g. approval)." };
+        var payload = new Option<string?>("--payload") { Description = "JSON payload, e.g. '{\"approved\":true}' (default {})." };
+        var id = new Option<string?>("--id") { Description = "Event id: sending the same id twice delivers the event once (default: a new id)." };
+        var store = StoreOption();
+        var command = new Command("event", "Send a named event (an approval, a signal) to a running run; exit 0 when delivered to the store, 2 on bad input.");
+        command.Arguments.Add(run);
+        command.Arguments.Add(name);
+        command.Options.Add(payload);
+        command.Options.Add(id);
+        command.Options.Add(store);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = CliOutput.For(parse, json: false);
+            return await Guarded(output, async () =>
+            {
+                JsonElement body;
+                try
+                {
+                    body = JsonSerializer.Deserialize<JsonElement>(parse.GetValue(payload) ?? "{}");
+                }
+                catch (JsonException e)
+                {
+                    throw new CliInputException($"--payload is not JSON: {e.Message} Write e.g. --payload '{{\"approved\":true}}'.");
+                }
+
+                var eventName = parse.GetValue(name)!.Trim();
+                if (eventName.Length is 0 or > 200)
+                {
+                    throw new CliInputException("NAME must be 1 to 200 characters, e.g. approve.");
+                }
+
+                var eventId = parse.GetValue(id) is { Length: > 0 } given ? given : Guid.NewGuid().ToString("N");
+                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                {
+                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
+                    return await hub.RaiseAsync(parse.GetValue(run)!, eventName, body, eventId, output, ct);
+                }
+
+                await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
+                var state = await cli.FindRunAsync(parse.GetValue(run)!, output, ct);
+                if (state is null)
+                {
+                    return BadInput;
+                }
+
+                if (state.Status != RunStatus.Running)
+                {
+                    output.Error($"run {state.RunId} has finished ({RunReport.Lower(state.Status)}) and takes no events.");
+                    return BadInput;
+                }
+
+                await cli.Engine.RaiseEventAsync(state.RunId, eventName, body, ct, eventId);
+                output.Info($"event {eventName} ({eventId}) sent to run {state.RunId}; a worker of the store delivers it (`trainyard worker` or the run's own process).");
                 return Ok;
             });
         });

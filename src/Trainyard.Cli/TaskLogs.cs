@@ -7,7 +7,7 @@ namespace Trainyard.Cli;
 internal static class TaskLogs
 {
     /// <summary>Prints the logs of one task (or all), the latest attempt unless <paramref name="attempt"/> is given.</summary>
-    public static async Task<int> PrintAsync(CliStore cli, RunState state, string? task, int? attempt, CliOutput output, CancellationToken ct)
+    public static async Task<int> PrintAsync(Trainyard.Execution.Contracts.IArtifactStore artifacts, RunState state, string? task, int? attempt, CliOutput output, CancellationToken ct)
     {
         var tasks = state.Tasks.Values.Where(t => task is null || t.TaskKey == task || t.StepId == task).ToList();
         if (tasks.Count == 0)
@@ -16,14 +16,12 @@ internal static class TaskLogs
             return RunCommands.BadInput;
         }
 
-        // Dispatch ids of earlier attempts are only in the journal.
-        var dispatched = (await cli.Engine.ReadJournalAsync(state.RunId, ct)).OfType<TaskDispatched>().ToList();
         var printed = 0;
         foreach (var t in RunReport.OrderTasks(state).Where(tasks.Contains))
         {
             var wanted = attempt ?? t.Attempt;
-            var dispatch = dispatched.LastOrDefault(d => d.TaskKey == t.TaskKey && d.Attempt == wanted);
-            if (dispatch is null)
+            // Both engines derive an attempt's dispatch id from run, task and attempt number (EngineIds.DispatchId).
+            if (wanted < 1 || wanted > t.Attempt)
             {
                 if (attempt is not null && task is not null)
                 {
@@ -36,7 +34,7 @@ internal static class TaskLogs
 
             var work = new TaskWorkItem
             {
-                RunId = state.RunId, TaskKey = t.TaskKey, StepId = t.StepId, Attempt = wanted, DispatchId = dispatch.DispatchId,
+                RunId = state.RunId, TaskKey = t.TaskKey, StepId = t.StepId, Attempt = wanted, DispatchId = EngineIds.DispatchId(state.RunId, t.TaskKey, wanted),
                 PipelineName = state.PipelineName, PipelineHash = state.PipelineHash, Executor = ExecutorKind.Builtin,
             };
             var path = work.OutputPrefix + "log.txt";
@@ -45,7 +43,7 @@ internal static class TaskLogs
                 output.Write($"==> {t.TaskKey} (attempt {wanted}, {RunReport.Lower(t.Status)}) <==\n");
             }
 
-            await using var stream = await cli.Backend.Artifacts.OpenReadAsync(path, ct);
+            await using var stream = await artifacts.OpenReadAsync(path, ct);
             if (stream is null)
             {
                 output.Write(t.Status is Core.Engine.TaskStatus.Dispatched or Core.Engine.TaskStatus.Running && wanted == t.Attempt

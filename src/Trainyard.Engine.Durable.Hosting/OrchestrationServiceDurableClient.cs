@@ -22,14 +22,22 @@ public sealed class OrchestrationServiceDurableClient : DurableTaskClient
 
     private readonly IOrchestrationServiceClient _client;
     private readonly DataConverter _converter;
+    private readonly IDisposable? _owned;
 
     /// <summary>A client over <paramref name="client"/> (listing and purge need the service's query and purge support).</summary>
     public OrchestrationServiceDurableClient(string name, IOrchestrationServiceClient client, DataConverter? converter = null)
+        : this(name, client, converter, owned: null)
+    {
+    }
+
+    /// <summary>A client that disposes <paramref name="owned"/> (the service it was made for) with itself.</summary>
+    internal OrchestrationServiceDurableClient(string name, IOrchestrationServiceClient client, DataConverter? converter, IDisposable? owned)
         : base(name)
     {
         ArgumentNullException.ThrowIfNull(client);
         _client = client;
         _converter = converter ?? EngineDataConverter.Instance;
+        _owned = owned;
     }
 
     /// <inheritdoc />
@@ -175,7 +183,11 @@ public sealed class OrchestrationServiceDurableClient : DurableTaskClient
     }
 
     /// <inheritdoc />
-    public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public override ValueTask DisposeAsync()
+    {
+        _owned?.Dispose();
+        return ValueTask.CompletedTask;
+    }
 
     private async Task<OrchestrationMetadata> PollAsync(string instanceId, bool getInputsAndOutputs, Func<OrchestrationMetadata, bool> done, CancellationToken cancellation)
     {

@@ -88,6 +88,32 @@ public sealed partial class TrainyardDurableHost : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A client of an Azure Storage task hub without a worker (creating the hub's queues and tables when missing): lists,
+    /// reads, starts, signals and cancels runs that the hub's workers (`trainyard worker`, `run`, `serve`) execute.
+    /// Dispose it to release the connection.
+    /// </summary>
+    /// <param name="store">The task hub.</param>
+    /// <param name="loggerFactory">Logs of the framework.</param>
+    /// <param name="cancellationToken">Cancels the connection.</param>
+    public static async Task<DurableTaskClient> ConnectClientAsync(AzureStorageStore store, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var options = new DurableHostOptions { Store = store };
+        var service = new AzureStorageOrchestrationService(Settings(store, options, loggerFactory ?? NullLoggerFactory.Instance));
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            await service.CreateIfNotExistsAsync().ConfigureAwait(false);
+            return new OrchestrationServiceDurableClient(options.ClientName, service, converter: null, owned: service as IDisposable);
+        }
+        catch
+        {
+            (service as IDisposable)?.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Stops the worker (waiting for work items in progress) and deletes the task hub's storage.</summary>
     public async Task StopAndDeleteTaskHubAsync()
     {
