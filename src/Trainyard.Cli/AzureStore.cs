@@ -5,8 +5,9 @@ namespace Trainyard.Cli;
 
 /// <summary>
 /// `--store azure:...`: Trainyard's blob containers in Azure Storage (pipeline versions and active-version pointers, the
-/// model registry, lineage, artifacts), the ones the Function App reads. Runs in Azure are Durable Functions
-/// orchestrations, not rows in a Trainyard store, so the run commands refuse an Azure store with <see cref="RunsAreDurable"/>.
+/// model registry, lineage, artifacts), the ones the Function App reads, and the Durable task hub beside them: the run
+/// commands work on its orchestrations (<see cref="DurableCommands"/>); commands of the embedded store only refuse it with
+/// <see cref="RunsAreDurable"/>.
 /// </summary>
 internal static class AzureStore
 {
@@ -68,10 +69,9 @@ internal static class AzureStore
             : throw new CliInputException($"--store {store}: the in-process durable engine runs its task hub on Azurite (azure:UseDevelopmentStorage=true) or in memory; in Azure, start runs through the Function App, which hosts the same orchestrator.");
     }
 
-    /// <summary>The error of every run command (run, runs, status, logs, cancel, resume, retry, worker, purge) given an Azure store.</summary>
+    /// <summary>The error of the commands that work on the embedded store only (stats, ui, signal drift) given an Azure store.</summary>
     public static CliInputException RunsAreDurable() => new(
-        "--store azure:... holds no runs: runs in Azure are Durable Functions orchestrations. Use the Function App's HTTP API (with a function key): " +
-        "POST api/pipelines/{name}/runs starts one, api/runs lists, shows, cancels and retries them, and the app purges finished runs on its schedule; " +
-        "to run the same orchestrator here, use `trainyard run FILE --engine durable` (in memory, or --store azure:UseDevelopmentStorage=true). Without --store (or with a folder) this command works on the embedded " +
-        "engine's store in .trainyard/; `--store azure:...` still serves `trainyard pipelines`, `trainyard models` and `trainyard lineage`.");
+        "--store azure:... is a durable task hub, which this command does not read: it works on the embedded engine's store (a folder, default .trainyard/). " +
+        "For runs in a task hub use `trainyard runs`, `status`, `logs`, `cancel`, `retry` and `event` with the same --store; in Azure, the Function App's HTTP API " +
+        "(POST api/pipelines/{name}/runs, api/runs) serves the same runs. `--store azure:...` also serves `trainyard pipelines`, `trainyard models` and `trainyard lineage`.");
 }

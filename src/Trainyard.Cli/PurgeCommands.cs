@@ -30,6 +30,22 @@ internal static class PurgeCommands
                     throw new CliInputException($"--older-than '{parse.GetValue(olderThan)}' is not a duration: write e.g. 30d, 12h or P30D.");
                 }
 
+                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                {
+                    if (parse.GetValue(dryRun) || parse.GetValue(status) is not null)
+                    {
+                        throw new CliInputException("--dry-run and --status work on the embedded store only: a durable task hub purges every finished run " +
+                            "(succeeded, failed, cancelled) created before the cutoff; list them first with `trainyard runs --store ...`.");
+                    }
+
+                    var cutoff = TimeProvider.System.GetUtcNow() - age;
+                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
+                    var outcome = await hub.Runs.PurgeFinishedAsync(cutoff, maxBatches: 100, batchTimeout: TimeSpan.FromSeconds(30), ct);
+                    output.Info($"deleted the history of {outcome.Purged} finished instance(s) created before {cutoff:u} from the task hub" +
+                        (outcome.Complete ? "" : "; more remain: run the command again") + " (artifacts stay in the artifacts container)");
+                    return RunCommands.Ok;
+                }
+
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
                 var options = new PurgeOptions
                 {

@@ -1,8 +1,8 @@
 namespace Trainyard.Cli.Tests;
 
 /// <summary>
-/// What retired with the Azure run store: every run command refuses `--store azure:...` (runs in Azure are Durable
-/// Functions orchestrations), the poison commands are gone, and `trainyard run` refuses Batch steps (the Durable
+/// What retired with the Azure run store: `--store azure:...` is a Durable task hub (the run commands work on it, see
+/// DurableCommandsTests), commands of the embedded store refuse it, the poison commands are gone, and `trainyard run` refuses Batch steps (the Durable
 /// engine's Batch sub-orchestration runs them). Real `trainyard` processes; no storage is touched.
 /// </summary>
 public sealed class AzureStoreRetiredTests : IDisposable
@@ -13,35 +13,41 @@ public sealed class AzureStoreRetiredTests : IDisposable
 
     public void Dispose() => _cli.Dispose();
 
-    public static TheoryData<string[]> RunCommands() => new()
+    public static TheoryData<string[]> EmbeddedOnlyCommands() => new()
     {
-        new[] { "run", "FILE" },
-        new[] { "runs" },
-        new[] { "status", "r-1" },
-        new[] { "logs", "r-1" },
-        new[] { "cancel", "r-1" },
-        new[] { "resume", "r-1" },
-        new[] { "retry", "r-1" },
-        new[] { "worker" },
-        new[] { "purge", "--older-than", "30d" },
+        new[] { "stats", "hello" },
+        new[] { "ui" },
     };
 
     [Theory]
-    [MemberData(nameof(RunCommands))]
-    public async Task RunCommand_OnAnAzureStore_IsRefusedWithOneErrorPointingToTheFunctionApp(string[] command)
+    [MemberData(nameof(EmbeddedOnlyCommands))]
+    public async Task EmbeddedOnlyCommand_OnAnAzureStore_IsRefusedWithOneErrorPointingToTheDurableCommands(string[] command)
     {
-        var file = _cli.WriteFile("hello.yaml", "name: hello\nsteps:\n  - id: a\n    uses: echo\n    with: { message: hi }\n");
-        var args = command.Select(a => a == "FILE" ? file : a).Concat(["--store", AzureStore]).ToList();
+        var args = command.Concat(["--store", AzureStore]).ToList();
 
         var result = await _cli.RunAsync(args);
 
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Equal("", result.Stdout);
         var error = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.StartsWith("error: --store azure:... holds no runs: runs in Azure are Durable Functions orchestrations", error, StringComparison.Ordinal);
+        Assert.StartsWith("error: --store azure:... is a durable task hub, which this command does not read", error, StringComparison.Ordinal);
         Assert.Contains("Function App's HTTP API", error, StringComparison.Ordinal);
-        Assert.Contains("--engine durable", error, StringComparison.Ordinal);
+        Assert.Contains("`trainyard runs`", error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_cli.WorkingDirectory, ".trainyard")), "a refused command created the embedded store");
+    }
+
+    [Theory]
+    [InlineData("run", "FILE")]
+    [InlineData("worker")]
+    public async Task EmbeddedEngine_WithAnAzureStore_IsAUsageError(params string[] command)
+    {
+        var file = _cli.WriteFile("hello.yaml", "name: hello\nsteps:\n  - id: a\n    uses: echo\n    with: { message: hi }\n");
+        var args = command.Select(a => a == "FILE" ? file : a).Concat(["--engine", "embedded", "--store", AzureStore]).ToList();
+
+        var result = await _cli.RunAsync(args);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("--engine embedded cannot use --store azure:", result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
