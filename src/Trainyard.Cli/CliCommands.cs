@@ -16,5 +16,6 @@ internal static class CliCommands
         yield return SignalCommands.Create();
         yield return StatsCommands.Create();
         yield return UiCommands.Create();
+        yield return ServeCommands.Create();
     }
 }

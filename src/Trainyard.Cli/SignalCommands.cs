@@ -7,8 +7,9 @@ using Trainyard.Execution.Contracts;
 namespace Trainyard.Cli;
 
 /// <summary>
-/// `trainyard signal drift`: posts a drift signal to the local drift-signal queue (signals/drift/ in the store's
-/// artifacts; a blob container in Azure Storage/Azurite), the queue `trainyard serve` delivers to OnDriftSignal.
+/// `trainyard signal drift`: posts a drift signal: with `--store azure:UseDevelopmentStorage=true` to the drift-signals
+/// Storage queue that `trainyard serve` and the Function App's OnDriftSignal read; with a folder, to the embedded store's
+/// local signal folder (signals/drift/ in its artifacts), where a drift step's signals go too.
 /// </summary>
 internal static class SignalCommands
 {
@@ -58,9 +59,12 @@ internal static class SignalCommands
                 };
                 if (AzureStore.IsAzure(parse.GetValue(store)!))
                 {
-                    throw new CliInputException(
-                        "--store azure:... has no drift-signal queue for this command: in Azure, drift signals go to the Function App's `drift-signals` Storage queue " +
-                        "or its Service Bus subscription (a drift step's `emit`); `trainyard signal drift` posts to the embedded store's local queue only.");
+                    // The Function App's drift-signals Storage queue, which `trainyard serve` reads too.
+                    AzureStore.TaskHubConnection(parse.GetValue(store)!);
+                    var queue = new Azure.Storage.Queues.QueueClient(Storage.Azure.AzureStorageOptions.DevelopmentStorage, Storage.Azure.QueueSignalSink.DefaultQueue, Storage.Azure.QueueSignalSink.ClientOptions());
+                    await new Storage.Azure.QueueSignalSink(queue).SendAsync(signal, ct);
+                    output.Info($"drift signal {signal.SignalId} queued on the '{Storage.Azure.QueueSignalSink.DefaultQueue}' Storage queue: {signal.Model} {signal.Metric}={v.ToString(CultureInfo.InvariantCulture)}; `trainyard serve --store {parse.GetValue(store)}` (or the Function App's OnDriftSignal) starts the drift-triggered runs");
+                    return RunCommands.Ok;
                 }
 
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);

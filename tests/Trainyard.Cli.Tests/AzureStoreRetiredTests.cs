@@ -50,16 +50,6 @@ public sealed class AzureStoreRetiredTests : IDisposable
         Assert.Contains("--engine embedded cannot use --store azure:", result.Stderr, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task SignalDrift_OnAnAzureStore_PointsToTheFunctionAppsQueues()
-    {
-        var result = await _cli.RunAsync(["signal", "drift", "--model", "churn", "--metric", "psi", "--value", "0.3", "--store", AzureStore]);
-
-        Assert.True(result.ExitCode == 2, result.ToString());
-        Assert.Contains("drift-signals", result.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
-    }
-
     [Theory]
     [InlineData("poison", "list")]
     [InlineData("poison", "requeue")]
