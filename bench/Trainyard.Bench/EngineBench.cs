@@ -78,7 +78,7 @@ internal static class EngineBench
         return 0;
     }
 
-    private static async Task<(double Ms, int Tasks)> RunScenarioAsync(string scenario, string backendName)
+    internal static async Task<(double Ms, int Tasks)> RunScenarioAsync(string scenario, string backendName)
     {
         var dir = Path.Combine(Path.GetTempPath(), "trainyard-bench", Guid.NewGuid().ToString("N"));
         IBackend backend = backendName switch

@@ -100,6 +100,7 @@ internal static class DurableRun
             RunId = runId,
             PipelineName = loaded.Spec.Name,
             PipelineHash = hash,
+            SpecText = loaded.Text,
             Params = resolved.Values,
             Trigger = new TriggerInfo("manual"),
         }, ct);

@@ -70,4 +70,15 @@ public sealed record DurableHostOptions
 
     /// <summary>Client name (shows in DurableTaskClient.Name).</summary>
     public string ClientName { get; init; } = "trainyard";
+
+    /// <summary>
+    /// Orchestrators registered beside Trainyard's, by name (bench/ compares a hand-written orchestration with
+    /// RunPipeline on the same host and store). Empty in the CLI and the tests of the engine.
+    /// </summary>
+    public IReadOnlyDictionary<string, Func<Microsoft.DurableTask.ITaskOrchestrator>> ExtraOrchestrators { get; init; } =
+        new Dictionary<string, Func<Microsoft.DurableTask.ITaskOrchestrator>>();
+
+    /// <summary>Activities registered beside Trainyard's, by name (see <see cref="ExtraOrchestrators"/>).</summary>
+    public IReadOnlyDictionary<string, Microsoft.DurableTask.ITaskActivity> ExtraActivities { get; init; } =
+        new Dictionary<string, Microsoft.DurableTask.ITaskActivity>();
 }

@@ -74,6 +74,16 @@ public sealed partial class TrainyardDurableHost : IAsyncDisposable
                 worker.AddTaskActivities(new ActivityShimCreator(shims, name, activity));
             }
 
+            foreach (var (name, create) in options.ExtraOrchestrators)
+            {
+                worker.AddTaskOrchestrations(new OrchestrationShimCreator(shims, name, create));
+            }
+
+            foreach (var (name, activity) in options.ExtraActivities)
+            {
+                worker.AddTaskActivities(new ActivityShimCreator(shims, name, activity));
+            }
+
             var history = new HistoryMeter();
             worker.AddOrchestrationDispatcherMiddleware(history.MiddlewareAsync);
             await worker.StartAsync().ConfigureAwait(false);

@@ -43,6 +43,12 @@ public sealed record RunPipelineInput
     /// <summary>Pipeline version (content hash): the orchestrator loads this exact version, never another.</summary>
     public required string PipelineHash { get; init; }
 
+    /// <summary>
+    /// The version's spec text, when the starter has it (the HTTP API, triggers and the CLI do): the run checks it against
+    /// <see cref="PipelineHash"/> and skips the LoadPipeline activity. Null: the run loads the version by its hash.
+    /// </summary>
+    public string? SpecText { get; init; }
+
     /// <summary>Resolved params (defaults applied, types checked) as recorded in RunStarted.</summary>
     public IReadOnlyDictionary<string, JsonElement> Params { get; init; } = new Dictionary<string, JsonElement>();
 

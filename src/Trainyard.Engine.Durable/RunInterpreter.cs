@@ -119,7 +119,8 @@ internal sealed class RunInterpreter
         string text;
         try
         {
-            text = await _ctx.CallActivityAsync<string>(DurableNames.LoadPipeline, _input.PipelineHash);
+            // Given with the input (and so in the history already): checked against the hash below, no activity needed.
+            text = _input.SpecText ?? await _ctx.CallActivityAsync<string>(DurableNames.LoadPipeline, _input.PipelineHash);
         }
         catch (TaskFailedException e)
         {
@@ -295,7 +296,7 @@ internal sealed class RunInterpreter
                 case CancelTask c:
                     Cancel(c);
                     break;
-                case NotifyRunFinished n:
+                case NotifyRunFinished n when HoldsRemoteWork():
                     _finished = _ctx.CallActivityAsync<bool>(DurableNames.RunFinished, new RunFinishedInput(RunId, _input.PipelineHash, n.Status));
                     break;
             }
@@ -303,6 +304,13 @@ internal sealed class RunInterpreter
     }
 
     // ---------------------------------------------------------------- commands out
+
+    /// <summary>
+    /// Whether the run ends with the RunFinished activity. Only remote (Batch) work holds anything to release, so a run
+    /// started with its spec text (the current starters) skips it otherwise; a run started with the hash only (the
+    /// first release's starters, and their histories in flight) always calls it, so its history replays unchanged.
+    /// </summary>
+    private bool HoldsRemoteWork() => _input.SpecText is null || _spec.Steps.Any(s => s.EffectiveExecutor(_spec.Defaults) == ExecutorKind.Batch);
 
     private void Cancel(CancelTask c)
     {

@@ -99,6 +99,30 @@ public abstract class OrchestratorScenarios
     }
 
     [Fact]
+    public async Task StartedWithItsSpecText_RunsWithoutLoadPipelineOrRunFinished_AndAMismatchedTextFailsTheRun()
+    {
+        await using var h = await StartAsync();
+        var hash = h.Activities.Push(Pipelines.Diamond);
+        var wrongHash = h.Activities.Push(Pipelines.Approval);
+        async Task<RunPipelineOutput> Run(string runId, string pinned, string text)
+        {
+            var input = new RunPipelineInput { RunId = runId, PipelineName = "diamond", PipelineHash = pinned, SpecText = text };
+            await h.Client.ScheduleNewOrchestrationInstanceAsync(DurableNames.RunPipeline, input, new Microsoft.DurableTask.StartOrchestrationOptions(runId));
+            return (await h.WaitAsync(runId)).Output;
+        }
+
+        var ok = await Run("with-text", hash, Pipelines.Diamond);
+        var mismatch = await Run("mismatch", wrongHash, Pipelines.Diamond);
+
+        Assert.True(ok.Status == RunStatus.Succeeded, ok.Error);
+        Assert.Equal(4, h.Activities.Executions.Count);
+        Assert.Empty(h.Activities.LoadedVersions);
+        Assert.Empty(h.Activities.Finished);
+        Assert.Equal(RunStatus.Failed, mismatch.Status);
+        Assert.Contains($"for version {wrongHash}", mismatch.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Approval_NotGivenBeforeTheGate_FailsTheGatedStepSayingWhy()
     {
         // The decider evaluates `when` once, when the step becomes ready: an event not raised by then has no value.

@@ -226,6 +226,7 @@ public sealed class ApiHandler(PipelineRegistry registry, IRunControl runs, Time
             RunId = runId ?? RunIds.NewManual(name, time.GetUtcNow()),
             PipelineName = version.Name,
             PipelineHash = version.ContentHash,
+            SpecText = version.SpecText,
             Params = resolved.Values,
             Trigger = new TriggerInfo("manual", "api"),
         };

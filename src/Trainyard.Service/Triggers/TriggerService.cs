@@ -472,6 +472,7 @@ public sealed partial class TriggerService
             RunId = runId,
             PipelineName = version.Name,
             PipelineHash = version.ContentHash,
+            SpecText = version.SpecText,
             Params = resolved.Values,
             Trigger = trigger,
         };
