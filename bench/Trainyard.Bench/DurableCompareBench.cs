@@ -48,8 +48,8 @@ internal static class DurableCompareBench
         Line($"{Environment.ProcessorCount} cores, load average {LoadAverage()} at start, .NET {Environment.Version}; Azure Storage provider on Azurite 3.35 (1 partition, local settings); " +
              $"median of {runs} timed run(s) after one warm-up; requests counted by a TCP proxy in front of Azurite.");
         Line("");
-        Line("| shape | tasks | engine | wall ms | tasks/s | storage requests | requests/task | ratio to hand-written (wall / requests) |");
-        Line("|---|---:|---|---:|---:|---:|---:|---|");
+        Line("| shape | tasks | engine | wall ms | tasks/s | storage requests | requests/task | largest history (events) | ratio to hand-written (wall / requests) |");
+        Line("|---|---:|---|---:|---:|---:|---:|---:|---|");
         foreach (var shape in Shapes)
         {
             var hand = await MeasureAsync(() => HandWrittenAsync(shape, connection), proxy, runs);
@@ -80,27 +80,28 @@ internal static class DurableCompareBench
         var requests = m.Requests < 0 ? "n/a (SQLite)" : m.Requests.ToString(CultureInfo.InvariantCulture);
         var perTask = m.Requests < 0 ? "" : (m.Requests / (double)tasks).ToString("F2", CultureInfo.InvariantCulture);
         var ratio = hand is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{m.Ms / hand.Ms:F2}x / {m.Requests / (double)hand.Requests:F2}x");
-        return string.Create(CultureInfo.InvariantCulture, $"| {shape} | {tasks} | {engine} | {m.Ms:F0} | {tasks / (m.Ms / 1000):F0} | {requests} | {perTask} | {ratio} |");
+        var history = m.Requests < 0 ? "" : m.History.ToString(CultureInfo.InvariantCulture);
+        return string.Create(CultureInfo.InvariantCulture, $"| {shape} | {tasks} | {engine} | {m.Ms:F0} | {tasks / (m.Ms / 1000):F0} | {requests} | {perTask} | {history} | {ratio} |");
     }
 
-    private sealed record Measure(double Ms, long Requests);
+    private sealed record Measure(double Ms, long Requests, int History = 0);
 
-    private static async Task<Measure> MeasureAsync(Func<Task<double>> once, CountingProxy proxy, int runs)
+    private static async Task<Measure> MeasureAsync(Func<Task<(double Ms, int History)>> once, CountingProxy proxy, int runs)
     {
         await once(); // warm-up (JIT, Azurite tables)
         var samples = new List<Measure>();
         for (int i = 0; i < runs; i++)
         {
             var before = proxy.Requests;
-            var ms = await once();
-            samples.Add(new Measure(ms, proxy.Requests - before));
+            var (ms, history) = await once();
+            samples.Add(new Measure(ms, proxy.Requests - before, history));
         }
 
         return samples.OrderBy(s => s.Ms).ElementAt(samples.Count / 2);
     }
 
     /// <summary>One shape through RunPipeline; returns wall ms from the first start to the last completion.</summary>
-    private static async Task<double> InterpreterAsync(string shape, string connection)
+    private static async Task<(double, int)> InterpreterAsync(string shape, string connection)
     {
         var pipelines = new InMemoryRunStore();
         var yaml = Yaml(shape);
@@ -127,7 +128,7 @@ internal static class DurableCompareBench
     }
 
     /// <summary>The same shape as a plain Durable orchestration calling the no-op activity.</summary>
-    private static Task<double> HandWrittenAsync(string shape, string connection)
+    private static Task<(double, int)> HandWrittenAsync(string shape, string connection)
     {
         var options = new DurableHostOptions
         {
@@ -153,13 +154,14 @@ internal static class DurableCompareBench
         });
     }
 
-    private static async Task<double> OnHostAsync(string connection, DurableHostOptions options, IDurableActivities activities, Func<DurableTaskClient, Task<double>> body)
+    private static async Task<(double, int)> OnHostAsync(string connection, DurableHostOptions options, IDurableActivities activities, Func<DurableTaskClient, Task<double>> body)
     {
         var hub = "cmp" + Guid.NewGuid().ToString("N")[..12];
         await using var host = await TrainyardDurableHost.StartAsync(options with { Store = DurableStore.AzureStorage(connection, hub), MaxConcurrentActivities = 32 }, activities);
         try
         {
-            return await body(host.Client).WaitAsync(TimeSpan.FromMinutes(10));
+            var ms = await body(host.Client).WaitAsync(TimeSpan.FromMinutes(10));
+            return (ms, host.History.Largest?.Events ?? 0);
         }
         finally
         {
@@ -167,10 +169,10 @@ internal static class DurableCompareBench
         }
     }
 
-    private static async Task<double> EmbeddedAsync(string shape)
+    private static async Task<(double, int)> EmbeddedAsync(string shape)
     {
         var scenario = shape switch { "fanout-1000" => "fanout-1000", "chain-100" => "chain-100", _ => "runs-200x5" };
-        return (await EngineBench.RunScenarioAsync(scenario, "sqlite")).Ms;
+        return ((await EngineBench.RunScenarioAsync(scenario, "sqlite")).Ms, 0);
     }
 
     private static async Task<(double Ms, int History)> ForeachOnMemoryAsync(int items)
