@@ -1,4 +1,5 @@
 using Azure;
+using Trainyard.Engine.Durable.Hosting;
 using Trainyard.Storage.Azure;
 
 namespace Trainyard.Cli;
@@ -57,16 +58,25 @@ internal static class AzureStore
     }
 
     /// <summary>
-    /// The connection string of the Durable task hub for `run --engine durable`: the in-process host reaches Azure
-    /// Storage through the Durable Task Framework's provider with a connection string, so only Azurite
-    /// (UseDevelopmentStorage=true) is accepted here; in Azure the Function App hosts the same orchestrator.
+    /// The Durable task hub of an `azure:` store value: Azurite with UseDevelopmentStorage=true, or an account's blob
+    /// endpoint reached with DefaultAzureCredential (managed identity / az login), the hub named by ;TaskHub= (as the
+    /// blob containers are).
     /// </summary>
-    public static string TaskHubConnection(string store)
+    public static AzureStorageStore TaskHub(string store, AzureBlobStores stores)
     {
-        var value = store.TrimStart()[Prefix.Length..].Split(';')[0].Trim();
-        return string.Equals(value, AzureStorageOptions.DevelopmentStorage, StringComparison.OrdinalIgnoreCase)
-            ? AzureStorageOptions.DevelopmentStorage
-            : throw new CliInputException($"--store {store}: the in-process durable engine runs its task hub on Azurite (azure:UseDevelopmentStorage=true) or in memory; in Azure, start runs through the Function App, which hosts the same orchestrator.");
+        var options = AzureStorageOptions.Parse(store);
+        return options.UseDevelopmentStorage
+            ? DurableStore.AzureStorage(AzureStorageOptions.DevelopmentStorage, stores.Names.TaskHub)
+            : DurableStore.AzureStorageAccount(options.BlobServiceUri!.Host.Split('.')[0], options.Credential ?? new Azure.Identity.DefaultAzureCredential(), stores.Names.TaskHub);
+    }
+
+    /// <summary>Refuses an account URL where this machine's Azurite queues and containers are meant (serve's triggers, signal drift).</summary>
+    public static void RequireDevelopmentStorage(string store, string what)
+    {
+        if (!AzureStorageOptions.Parse(store).UseDevelopmentStorage)
+        {
+            throw new CliInputException($"--store {store}: {what} works on Azurite (azure:UseDevelopmentStorage=true); in Azure, the Function App's triggers read the account's queues and containers.");
+        }
     }
 
     /// <summary>The error of the commands that work on the embedded store only (stats, ui, signal drift) given an Azure store.</summary>

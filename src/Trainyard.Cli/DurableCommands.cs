@@ -43,10 +43,9 @@ internal sealed class DurableCommands : IAsyncDisposable
     /// <summary>Connects to the task hub of an `azure:` store value (creating the hub when missing).</summary>
     public static async Task<DurableCommands> ConnectAsync(string store, CancellationToken ct)
     {
-        var connection = AzureStore.TaskHubConnection(store);
         var blobs = AzureStore.TryOpen(store)!;
         await AzureStore.EnsureReachableAsync(blobs, ct);
-        var client = await TrainyardDurableHost.ConnectClientAsync(DurableStore.AzureStorage(connection, blobs.Names.TaskHub), null, ct);
+        var client = await TrainyardDurableHost.ConnectClientAsync(AzureStore.TaskHub(store, blobs), null, ct);
         return new DurableCommands(store, blobs, client);
     }
 

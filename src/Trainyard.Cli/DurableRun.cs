@@ -42,10 +42,9 @@ internal static class DurableRun
     {
         if (AzureStore.IsAzure(store))
         {
-            var connection = AzureStore.TaskHubConnection(store);
             var stores = AzureStore.TryOpen(store)!;
             await AzureStore.EnsureReachableAsync(stores, ct);
-            return new Stores(stores.Pipelines, stores.Values, stores.Artifacts, DurableStore.AzureStorage(connection, stores.Names.TaskHub),
+            return new Stores(stores.Pipelines, stores.Values, stores.Artifacts, AzureStore.TaskHub(store, stores),
                 $"Azure Storage task hub '{stores.Names.TaskHub}'");
         }
 

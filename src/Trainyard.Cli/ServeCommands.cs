@@ -85,6 +85,11 @@ internal static class ServeCommands
     {
         using var stop = new GracefulStop(ct);
         ct = stop.Token;
+        if (AzureStore.IsAzure(store))
+        {
+            AzureStore.RequireDevelopmentStorage(store, "`trainyard serve`");
+        }
+
         var work = Directory.CreateTempSubdirectory("trainyard-serve-").FullName;
         var stores = await DurableRun.OpenAsync(store, work, ct);
         var registry = new PipelineRegistry(stores.Pipelines, stores.Values);

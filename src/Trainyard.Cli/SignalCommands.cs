@@ -60,7 +60,7 @@ internal static class SignalCommands
                 if (AzureStore.IsAzure(parse.GetValue(store)!))
                 {
                     // The Function App's drift-signals Storage queue, which `trainyard serve` reads too.
-                    AzureStore.TaskHubConnection(parse.GetValue(store)!);
+                    AzureStore.RequireDevelopmentStorage(parse.GetValue(store)!, "`signal drift`");
                     var queue = new Azure.Storage.Queues.QueueClient(Storage.Azure.AzureStorageOptions.DevelopmentStorage, Storage.Azure.QueueSignalSink.DefaultQueue, Storage.Azure.QueueSignalSink.ClientOptions());
                     await new Storage.Azure.QueueSignalSink(queue).SendAsync(signal, ct);
                     output.Info($"drift signal {signal.SignalId} queued on the '{Storage.Azure.QueueSignalSink.DefaultQueue}' Storage queue: {signal.Model} {signal.Metric}={v.ToString(CultureInfo.InvariantCulture)}; `trainyard serve --store {parse.GetValue(store)}` (or the Function App's OnDriftSignal) starts the drift-triggered runs");

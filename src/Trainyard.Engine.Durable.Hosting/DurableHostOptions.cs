@@ -18,6 +18,18 @@ public abstract record DurableStore
         return new AzureStorageStore(connectionString, taskHubName);
     }
 
+    /// <summary>
+    /// The Azure Storage provider on an account reached with <paramref name="credential"/> (managed identity, or a
+    /// developer's az login): no key or connection string.
+    /// </summary>
+    public static AzureStorageStore AzureStorageAccount(string accountName, Azure.Core.TokenCredential credential, string taskHubName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(accountName);
+        ArgumentNullException.ThrowIfNull(credential);
+        ArgumentException.ThrowIfNullOrEmpty(taskHubName);
+        return new AzureStorageStore("", taskHubName) { AccountName = accountName, Credential = credential };
+    }
+
     /// <summary>The in-memory store.</summary>
     public sealed record MemoryStore : DurableStore;
 }
@@ -34,8 +46,14 @@ public sealed record AzureStorageStore : DurableStore
         TaskHubName = taskHubName;
     }
 
-    /// <summary>Storage connection string (never logged).</summary>
+    /// <summary>Storage connection string (never logged); empty for an account reached with <see cref="Credential"/>.</summary>
     public string ConnectionString { get; }
+
+    /// <summary>The account name when the hub is reached with <see cref="Credential"/>.</summary>
+    public string? AccountName { get; init; }
+
+    /// <summary>Identity for <see cref="AccountName"/> (null: the connection string is used).</summary>
+    public Azure.Core.TokenCredential? Credential { get; init; }
 
     /// <summary>Task hub name: 3-45 letters and digits, starting with a letter.</summary>
     public string TaskHubName { get; }

@@ -155,7 +155,9 @@ public sealed partial class TrainyardDurableHost : IAsyncDisposable
     private static AzureStorageOrchestrationServiceSettings Settings(AzureStorageStore store, DurableHostOptions options, ILoggerFactory loggerFactory) => new()
     {
         TaskHubName = store.TaskHubName,
-        StorageAccountClientProvider = new StorageAccountClientProvider(store.ConnectionString),
+        StorageAccountClientProvider = store.Credential is { } credential
+            ? new StorageAccountClientProvider(store.AccountName!, credential)
+            : new StorageAccountClientProvider(store.ConnectionString),
         PartitionCount = store.PartitionCount,
         ControlQueueVisibilityTimeout = store.VisibilityTimeout,
         WorkItemQueueVisibilityTimeout = store.VisibilityTimeout,

@@ -9,8 +9,15 @@ public static class DurableLimits
     /// <summary>A round of more dispatches than this goes out in <see cref="DurableNames.RunTaskChunk"/> sub-orchestrations.</summary>
     public const int ChunkThreshold = 10;
 
-    /// <summary>Most attempts in one <see cref="DurableNames.RunTaskChunk"/>.</summary>
+    /// <summary>Most attempts in one <see cref="DurableNames.RunTaskChunk"/> of a run started with its hash only (the first release's runs, kept so their histories replay unchanged).</summary>
     public const int ChunkSize = 100;
+
+    /// <summary>
+    /// Most attempts in one <see cref="DurableNames.RunTaskChunk"/> of a run started with its spec text: fewer chunk
+    /// instances for a large fan-out (each costs its own messages, rows and history writes), and a chunk's history
+    /// (about 2 events per attempt) still stays under <see cref="HistoryBound"/>.
+    /// </summary>
+    public const int LargeChunkSize = 250;
 
     /// <summary>
     /// History events (estimated) after which a generation of RunPipeline sends no new work and continues as new once

@@ -359,7 +359,8 @@ internal sealed class RunInterpreter
                 continue;
             }
 
-            var chunk = _toSend.GetRange(i, Math.Min(DurableLimits.ChunkSize, _toSend.Count - i));
+            var size = _input.SpecText is null ? DurableLimits.ChunkSize : DurableLimits.LargeChunkSize;
+            var chunk = _toSend.GetRange(i, Math.Min(size, _toSend.Count - i));
             i += chunk.Count;
             foreach (var work in chunk)
             {
