@@ -15,7 +15,7 @@ namespace Trainyard.Conformance.Tests;
 /// </summary>
 public abstract class ConformanceSuite
 {
-    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(90);
+    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(3);
 
     /// <summary>The scenario names.</summary>
     public static TheoryData<string> Scenarios()

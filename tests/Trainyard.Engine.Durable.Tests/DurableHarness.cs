@@ -52,14 +52,14 @@ internal sealed class DurableHarness : IAsyncDisposable
     }
 
     /// <summary>Starts a run of <paramref name="yaml"/> (pushed first) and returns its id.</summary>
-    public async Task<string> StartAsync(string yaml, string? runId = null, IReadOnlyDictionary<string, JsonElement>? parameters = null)
+    public async Task<string> StartAsync(string yaml, string? runId = null, IReadOnlyDictionary<string, JsonElement>? parameters = null, bool withSpecText = false)
     {
         var hash = Activities.Push(yaml);
         var spec = PipelineLoader.LoadOrThrow(yaml, "test.yaml");
-        return await StartVersionAsync(spec.Name, hash, runId, parameters ?? ParamDefaults(spec));
+        return await StartVersionAsync(spec.Name, hash, runId, parameters ?? ParamDefaults(spec), withSpecText ? yaml : null);
     }
 
-    public async Task<string> StartVersionAsync(string pipeline, string hash, string? runId = null, IReadOnlyDictionary<string, JsonElement>? parameters = null)
+    public async Task<string> StartVersionAsync(string pipeline, string hash, string? runId = null, IReadOnlyDictionary<string, JsonElement>? parameters = null, string? specText = null)
     {
         runId ??= "run-" + Guid.NewGuid().ToString("N")[..12];
         var input = new RunPipelineInput
@@ -67,6 +67,7 @@ internal sealed class DurableHarness : IAsyncDisposable
             RunId = runId,
             PipelineName = pipeline,
             PipelineHash = hash,
+            SpecText = specText,
             Params = parameters ?? new Dictionary<string, JsonElement>(),
         };
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));

@@ -195,6 +195,21 @@ public abstract class OrchestratorScenarios
     }
 
     [Fact]
+    public async Task Foreach600StartedWithItsSpecText_GoesOutInChunksOf250_WithEveryHistoryBounded()
+    {
+        await using var h = await StartAsync();
+        var runId = await h.StartAsync(Pipelines.Foreach(600), withSpecText: true);
+        var output = (await h.WaitAsync(runId, LargeRunLimit)).Output;
+
+        Assert.True(output.Status == RunStatus.Succeeded, output.Error);
+        Assert.Equal(602, h.Activities.Executions.Count);
+        var chunks = h.Host.History.Instances.Values.Where(i => i.Name == DurableNames.RunTaskChunk).ToList();
+        Assert.Equal(3, chunks.Count); // 250 + 250 + 100
+        var largest = h.Host.History.Largest!;
+        Assert.True(largest.Events <= DurableLimits.HistoryBound + 2 * DurableLimits.LargeChunkSize + 50, $"largest history {largest.Events} events in {largest.InstanceId}");
+    }
+
+    [Fact]
     public async Task Foreach2000OneAtATime_ContinuesAsNewAndKeepsEveryHistoryBounded()
     {
         // foreach.maxParallel makes every round dispatch a single item: no chunks, so the orchestrator's own history
