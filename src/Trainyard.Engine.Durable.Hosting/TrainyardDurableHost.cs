@@ -88,6 +88,24 @@ public sealed partial class TrainyardDurableHost : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A client-only connection to an Azure Storage task hub (no worker: lists, reads, starts, cancels and signals runs that
+    /// another process executes). Creates the hub's storage if it does not exist yet.
+    /// </summary>
+    /// <param name="store">The task hub.</param>
+    /// <param name="clientName">The client's name.</param>
+    /// <param name="loggerFactory">Logs of the framework.</param>
+    /// <param name="cancellationToken">Cancels the connection.</param>
+    public static async Task<DurableTaskClient> ConnectClientAsync(
+        AzureStorageStore store, string clientName = "trainyard", ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        cancellationToken.ThrowIfCancellationRequested();
+        var service = new AzureStorageOrchestrationService(Settings(store, new DurableHostOptions { Store = store }, loggerFactory ?? NullLoggerFactory.Instance));
+        await service.CreateIfNotExistsAsync().ConfigureAwait(false);
+        return new OrchestrationServiceDurableClient(clientName, service);
+    }
+
     /// <summary>Stops the worker (waiting for work items in progress) and deletes the task hub's storage.</summary>
     public async Task StopAndDeleteTaskHubAsync()
     {
