@@ -79,7 +79,7 @@ internal static class AzureStore
         }
     }
 
-    /// <summary>The error of the commands that work on the embedded store only (stats, ui, signal drift) given an Azure store.</summary>
+    /// <summary>The error of the commands that work on the embedded store only (stats) given an Azure store.</summary>
     public static CliInputException RunsAreDurable() => new(
         "--store azure:... is a durable task hub, which this command does not read: it works on the embedded engine's store (a folder, default .trainyard/). " +
         "For runs in a task hub use `trainyard runs`, `status`, `logs`, `cancel`, `retry` and `event` with the same --store; in Azure, the Function App's HTTP API " +

@@ -1,5 +1,8 @@
 using System.CommandLine;
+using Microsoft.Extensions.Logging.Abstractions;
 using Trainyard.Dashboard;
+using Trainyard.Engine.Durable.Hosting;
+using Trainyard.Service;
 using Trainyard.Notifications;
 
 namespace Trainyard.Cli;
@@ -40,6 +43,11 @@ internal static class UiCommands
             {
                 using var stop = new GracefulStop(ct);
                 ct = stop.Token;
+                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                {
+                    return await ServeDurableAsync(output, parse.GetValue(store)!, parse.GetValue(port), ct);
+                }
+
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
                 var catalog = new RunCatalog(cli.Engine);
                 DashboardServer server;
@@ -84,5 +92,41 @@ internal static class UiCommands
             });
         });
         return command;
+    }
+
+    /// <summary>
+    /// `trainyard ui --store azure:UseDevelopmentStorage=true[;TaskHub=x]`: the runs of that Durable task hub (started by
+    /// `trainyard run --engine durable` or the Function App) over a client-only connection; pipelines, logs and models from its blobs.
+    /// </summary>
+    private static async Task<int> ServeDurableAsync(CliOutput output, string storeText, int port, CancellationToken ct)
+    {
+        var stores = AzureStore.TryOpen(storeText)!;
+        await AzureStore.EnsureReachableAsync(stores, ct);
+        var hub = AzureStore.TaskHub(storeText, stores);
+        await using var client = await TrainyardDurableHost.ConnectClientAsync(hub, cancellationToken: ct);
+        var runs = new DurableRunControl(client, NullLogger<DurableRunControl>.Instance);
+        DashboardServer server;
+        try
+        {
+            server = await DashboardServer.StartAsync(new DashboardOptions
+            {
+                Durable = new DurableDashboardSource(runs, stores.Pipelines, stores.Values, stores.Artifacts),
+                Port = port,
+            }, ct);
+        }
+        catch (IOException e)
+        {
+            throw new CliInputException($"cannot listen on 127.0.0.1:{port}: {e.Message}. Pick another --port, or 0 for a free one.");
+        }
+
+        await using (server)
+        {
+            output.Out.WriteLine($"trainyard ui: {server.Url}");
+            output.Out.WriteLine($"serving runs of the Durable task hub '{hub.TaskHubName}'; Ctrl+C stops it.");
+            await output.Out.FlushAsync(ct);
+            await server.WaitAsync(ct);
+        }
+
+        return RunCommands.Ok;
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography;
@@ -13,6 +14,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trainyard.Core.Engine;
+using Trainyard.Core.Spec;
+using Trainyard.Execution.Artifacts;
+using Trainyard.Execution.Contracts;
 using Trainyard.Execution.Registry;
 using Trainyard.Runtime;
 using Trainyard.Runtime.Contracts;
@@ -24,8 +28,11 @@ namespace Trainyard.Dashboard;
 /// <summary>Settings of a <see cref="DashboardServer"/>.</summary>
 public sealed record DashboardOptions
 {
-    /// <summary>The engine over the store whose runs are shown (and cancelled, retried, approved).</summary>
-    public required RunEngine Engine { get; init; }
+    /// <summary>The engine over the store whose runs are shown (and cancelled, retried, approved); null with <see cref="Durable"/>.</summary>
+    public RunEngine? Engine { get; init; }
+
+    /// <summary>Runs of a Durable task hub (the durable engine's and the Function App's) instead of an embedded store.</summary>
+    public DurableDashboardSource? Durable { get; init; }
 
     /// <summary>TCP port on 127.0.0.1; 0 picks a free one.</summary>
     public int Port { get; init; }
@@ -45,6 +52,16 @@ public sealed record DashboardOptions
     /// <summary>The sweep itself (the notifications' run-stuck check), given the running runs.</summary>
     public Func<IReadOnlyList<RunState>, CancellationToken, Task>? StuckSweep { get; init; }
 }
+
+/// <summary>
+/// What the dashboard shows of a Durable task hub: runs through <see cref="IRunControl"/> (a <see cref="DurableRunControl"/>
+/// over a client-only connection), pipeline versions and their pointers, and the artifact store with the tasks' logs and models.
+/// </summary>
+/// <param name="Runs">Run control over the task hub.</param>
+/// <param name="Pipelines">Pipeline versions.</param>
+/// <param name="Values">Pointers (active versions).</param>
+/// <param name="Artifacts">Artifacts, logs and the model registry.</param>
+public sealed record DurableDashboardSource(IRunControl Runs, IPipelineStore Pipelines, IKeyValueStore Values, IArtifactStore Artifacts);
 
 /// <summary>
 /// The web dashboard (`trainyard ui`): server-rendered pages and a JSON API under /api/ with the Function App API's
@@ -76,6 +93,11 @@ public sealed class DashboardServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegative(options.Port, nameof(options));
+        if ((options.Engine is null) == (options.Durable is null))
+        {
+            throw new ArgumentException("give the dashboard either an engine or a durable source", nameof(options));
+        }
+
         var token = options.Token ?? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -91,8 +113,8 @@ public sealed class DashboardServer : IAsyncDisposable
         var app = builder.Build();
         var server = new DashboardServer(app, token);
         var access = new DashboardAccess(token, () => server.Port);
-        var catalog = new RunCatalog(options.Engine);
-        var site = new DashboardSite(catalog, options.Time);
+        var catalog = options.Engine is { } engine ? new RunCatalog(engine) : null;
+        var site = new DashboardSite(catalog, options.Durable, options.Time);
         app.Use(async (context, next) =>
         {
             context.Response.Headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
@@ -117,7 +139,7 @@ public sealed class DashboardServer : IAsyncDisposable
         site.Map(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         server.Port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
-        if (options.StuckSweep is { } sweep && options.StuckSweepEvery is { } every)
+        if (catalog is not null && options.StuckSweep is { } sweep && options.StuckSweepEvery is { } every)
         {
             server._sweep = server.SweepLoopAsync(catalog, sweep, every, options.Time);
         }
@@ -177,11 +199,36 @@ internal sealed class HostOwnedLifetime : IHostLifetime
 }
 
 /// <summary>The routes: pages, the JSON API and the embedded static files.</summary>
-internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
+internal sealed class DashboardSite
 {
     private static readonly Assembly Self = typeof(DashboardSite).Assembly;
-    private readonly RunEngine _engine = catalog.Engine;
-    private readonly ApiHandler _api = new(new PipelineRegistry(catalog.Engine.Backend.Store, catalog.Engine.Backend.Store), new EngineRunControl(catalog.Engine, time), time);
+    private readonly RunCatalog? _catalog;
+    private readonly RunEngine? _engine;
+    private readonly TimeProvider time;
+    private readonly IRunControl _runs;
+    private readonly IPipelineStore _pipelines;
+    private readonly IKeyValueStore _values;
+    private readonly IArtifactStore _artifacts;
+    private readonly ApiHandler _api;
+    private readonly ConcurrentDictionary<string, PipelineSpec?> _specs = new(StringComparer.Ordinal);
+
+    public DashboardSite(RunCatalog? catalog, DurableDashboardSource? durable, TimeProvider time)
+    {
+        _catalog = catalog;
+        _engine = catalog?.Engine;
+        this.time = time;
+        if (_engine is { } engine)
+        {
+            (_runs, _pipelines, _values, _artifacts) = (new EngineRunControl(engine, time), engine.Backend.Store, engine.Backend.Store, engine.Backend.Artifacts);
+        }
+        else
+        {
+            var d = durable!;
+            (_runs, _pipelines, _values, _artifacts) = (d.Runs, d.Pipelines, d.Values, d.Artifacts);
+        }
+
+        _api = new(new PipelineRegistry(_pipelines, _values), _runs, time);
+    }
 
     public void Map(WebApplication app)
     {
@@ -199,11 +246,11 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
         app.Map("/api/{**path}", ServiceApiAsync);
         app.MapGet("/api/runs/{id}/timeline", async (string id, HttpContext c) => await ApiAsync(c, async ct =>
         {
-            _ = await _engine.GetRunAsync(id, ct) ?? throw new DashboardApiException(404, "unknown_run", $"no run with id '{id}'; list runs with GET /api/runs", "runId");
-            return (200, new JsonObject { ["runId"] = id, ["attempts"] = JsonSerializer.SerializeToNode(RunTimeline.Of(await _engine.ReadJournalAsync(id, ct)), EngineJson.Options) });
+            var run = await RunAsync(id, ct) ?? throw new DashboardApiException(404, "unknown_run", $"no run with id '{id}'; list runs with GET /api/runs", "runId");
+            return (200, new JsonObject { ["runId"] = id, ["attempts"] = JsonSerializer.SerializeToNode(await AttemptsAsync(run, ct), EngineJson.Options) });
         }));
         app.MapGet("/api/pipelines/{name}/health", async (string name, HttpContext c) => await ApiAsync(c, async ct =>
-            (200, JsonSerializer.SerializeToNode(await catalog.HealthAsync(name, time.GetUtcNow().AddDays(-30), ct), EngineJson.Options))));
+            (200, JsonSerializer.SerializeToNode(await HealthAsync(name, time.GetUtcNow().AddDays(-30), ct), EngineJson.Options))));
         app.MapFallback((HttpContext c) =>
         {
             c.Response.StatusCode = 404;
@@ -217,35 +264,42 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
     {
         var pipeline = c.Request.Query["pipeline"].ToString() is { Length: > 0 } p ? p : null;
         var status = c.Request.Query["status"].ToString() is { Length: > 0 } s && Pages.RunStatuses.Contains(s) ? s : null;
-        var runs = await _engine.Backend.Store.ListRunsAsync(new RunQuery { PipelineName = pipeline, Status = status, Limit = 200 }, c.RequestAborted);
+        var runs = await ListAsync(pipeline, status, 200, c.RequestAborted);
         var now = time.GetUtcNow();
         if (partial)
         {
             return Pages.RunRows(runs, now);
         }
 
-        var names = (await _engine.Backend.Store.ListRunsAsync(new RunQuery { Limit = 1000 }, c.RequestAborted)).Select(r => r.PipelineName).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var names = (await ListAsync(null, null, 1000, c.RequestAborted)).Select(r => r.PipelineName).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         return Pages.Runs(runs, names, pipeline, status, now);
     }
 
     private async Task RunPageAsync(HttpContext c, string id)
     {
-        var run = await _engine.GetRunAsync(id, c.RequestAborted);
+        var run = await RunAsync(id, c.RequestAborted);
         if (run is null)
         {
+            if (_engine is null && await _runs.GetAsync(id, c.RequestAborted) is { } info)
+            {
+                // A durable run shows its tasks once it has finished (its output carries the state); until then its progress.
+                await Html(c, Pages.Progress(info));
+                return;
+            }
+
             c.Response.StatusCode = 404;
             await Html(c, Pages.Error(404, $"No run '{id}' in this store."));
             return;
         }
 
-        var spec = await catalog.SpecAsync(run.PipelineHash, c.RequestAborted);
-        var attempts = RunTimeline.Of(await _engine.ReadJournalAsync(id, c.RequestAborted));
+        var spec = await SpecAsync(run.PipelineHash, c.RequestAborted);
+        var attempts = await AttemptsAsync(run, c.RequestAborted);
         await Html(c, Pages.Run(run, spec, attempts, time.GetUtcNow()));
     }
 
     private async Task TaskPanelAsync(HttpContext c, string id, string key)
     {
-        var run = await _engine.GetRunAsync(id, c.RequestAborted);
+        var run = await RunAsync(id, c.RequestAborted);
         if (run?.Tasks.GetValueOrDefault(key) is not { } task)
         {
             c.Response.StatusCode = 404;
@@ -257,7 +311,7 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
         if (task.DispatchId is { } d)
         {
             var path = $"runs/{run.RunId}/{task.TaskKey}/{d}/log.txt";
-            await using var stream = await _engine.Backend.Artifacts.OpenReadAsync(path, c.RequestAborted);
+            await using var stream = await _artifacts.OpenReadAsync(path, c.RequestAborted);
             if (stream is not null)
             {
                 using var reader = new StreamReader(stream);
@@ -267,12 +321,12 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
             }
         }
 
-        await Html(c, Pages.TaskPanel(run, task, await catalog.SpecAsync(run.PipelineHash, c.RequestAborted), log));
+        await Html(c, Pages.TaskPanel(run, task, await SpecAsync(run.PipelineHash, c.RequestAborted), log));
     }
 
     private async Task<IReadOnlyList<(string Name, int Versions, string? Active, DateTimeOffset Latest)>> PipelineListAsync(CancellationToken ct)
     {
-        var registry = new PipelineRegistry(_engine.Backend.Store, _engine.Backend.Store);
+        var registry = new PipelineRegistry(_pipelines, _values);
         var versions = await registry.VersionsAsync(null, ct);
         var result = new List<(string, int, string?, DateTimeOffset)>();
         foreach (var g in versions.GroupBy(v => v.Name, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
@@ -287,18 +341,18 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
 
     private async Task<string> PipelinePageAsync(string name, CancellationToken ct)
     {
-        var registry = new PipelineRegistry(_engine.Backend.Store, _engine.Backend.Store);
+        var registry = new PipelineRegistry(_pipelines, _values);
         var versions = (await registry.VersionsAsync(name, ct)).OrderByDescending(v => v.RegisteredAt).ToList();
         var active = await registry.ActiveHashAsync(name, ct);
         var shown = versions.FirstOrDefault(v => v.ContentHash == active) ?? versions.FirstOrDefault();
-        var spec = shown is null ? null : await catalog.SpecAsync(shown.ContentHash, ct);
-        var health = await catalog.HealthAsync(name, time.GetUtcNow().AddDays(-30), ct);
+        var spec = shown is null ? null : await SpecAsync(shown.ContentHash, ct);
+        var health = await HealthAsync(name, time.GetUtcNow().AddDays(-30), ct);
         return Pages.Pipeline(name, [.. versions.Select(v => (v.ContentHash, v.RegisteredAt, v.ContentHash == active))], spec, health);
     }
 
     private async Task<string> ModelsPageAsync(CancellationToken ct)
     {
-        var registry = new ModelRegistry(_engine.Backend.Artifacts);
+        var registry = new ModelRegistry(_artifacts);
         var models = new List<ModelView>();
         foreach (var name in await registry.ListModelsAsync(ct))
         {
@@ -318,6 +372,76 @@ internal sealed class DashboardSite(RunCatalog catalog, TimeProvider time)
         }
 
         return Pages.Models(models);
+    }
+
+    private async Task<RunState?> RunAsync(string id, CancellationToken ct)
+        => _engine is { } engine ? await engine.GetRunAsync(id, ct) : (await _runs.GetAsync(id, ct))?.State;
+
+    private async Task<IReadOnlyList<AttemptBar>> AttemptsAsync(RunState run, CancellationToken ct)
+        => _engine is { } engine ? RunTimeline.Of(await engine.ReadJournalAsync(run.RunId, ct)) : RunTimeline.OfState(run);
+
+    private async Task<IReadOnlyList<RunSummary>> ListAsync(string? pipeline, string? status, int limit, CancellationToken ct)
+    {
+        if (_engine is { } engine)
+        {
+            return await engine.Backend.Store.ListRunsAsync(new RunQuery { PipelineName = pipeline, Status = status, Limit = limit }, ct);
+        }
+
+        var runs = await _runs.ListAsync(new RunListQuery { Pipeline = pipeline, Status = status, Limit = limit }, ct);
+        return [.. runs.Select(r => new RunSummary(r.RunId, r.Pipeline, r.Version, r.Status, r.CreatedAt, r.LastUpdatedAt)
+        {
+            FinishedAt = r.IsActive ? null : r.LastUpdatedAt,
+            TriggerKind = r.Trigger?.Kind,
+        })];
+    }
+
+    private async Task<PipelineSpec?> SpecAsync(string hash, CancellationToken ct)
+    {
+        if (_catalog is { } catalog)
+        {
+            return await catalog.SpecAsync(hash, ct);
+        }
+
+        if (_specs.TryGetValue(hash, out var known))
+        {
+            return known;
+        }
+
+        var version = await _pipelines.GetPipelineAsync(hash, ct);
+        PipelineSpec? spec = null;
+        if (version is not null)
+        {
+            try
+            {
+                spec = PipelineLoader.LoadOrThrow(version.SpecText, version.Source ?? version.Name);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                spec = null; // a version that no longer parses is shown without its diagram
+            }
+        }
+
+        return _specs.GetOrAdd(hash, spec);
+    }
+
+    private async Task<PipelineHealth> HealthAsync(string pipeline, DateTimeOffset since, CancellationToken ct)
+    {
+        if (_catalog is { } catalog)
+        {
+            return await catalog.HealthAsync(pipeline, since, ct);
+        }
+
+        var states = new List<RunState>();
+        foreach (var r in (await _runs.ListAsync(new RunListQuery { Pipeline = pipeline, Limit = RunCatalog.MaxRuns }, ct)).Where(r => r.CreatedAt >= since && !r.IsActive))
+        {
+            if ((await _runs.GetAsync(r.RunId, ct))?.State is { } state)
+            {
+                states.Add(state);
+                await SpecAsync(state.PipelineHash, ct);
+            }
+        }
+
+        return PipelineStats.Compute(pipeline, states, h => _specs.GetValueOrDefault(h), since);
     }
 
     private async Task ServiceApiAsync(HttpContext c)

@@ -277,6 +277,21 @@ internal static class Pages
         return Layout("Models", sb.ToString(), "models");
     }
 
+    /// <summary>A durable run that has not finished: its progress (the orchestration's custom status), refreshed every 2 s.</summary>
+    public static string Progress(Trainyard.Service.RunInfo info)
+    {
+        var counts = info.Progress is { } p ? string.Join(", ", p.Counts.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{H(c.Key)} {c.Value.ToString(CultureInfo.InvariantCulture)}")) + $" of {p.Total.ToString(CultureInfo.InvariantCulture)} tasks" : "no progress reported yet";
+        return Layout(info.RunId, $"<h1>Run {H(info.RunId)}</h1><p>{H(info.Pipeline)} · <span class=\"status\" data-run-state=\"{H(info.Status)}\">{H(info.Status)}</span></p><p data-progress>{counts}</p>{Buttons(info)}<p class=\"empty\">The durable engine reports task states when the run finishes; this page reloads until then.</p><meta http-equiv=\"refresh\" content=\"2\">");
+    }
+
+    private static string Buttons(Trainyard.Service.RunInfo info)
+    {
+        var (id, url) = (H(info.RunId), H(Uri.EscapeDataString(info.RunId)));
+        var live = info.Status == "running" ? "" : " disabled";
+        return $"<p class=\"actions\"><button id=\"cancel\" data-action=\"/api/runs/{url}/cancel\" data-body='{{\"reason\":\"cancelled from the dashboard\"}}' data-confirm=\"Cancel run {id}?\"{live}>Cancel</button> "
+            + $"<button id=\"approve\" data-action=\"/api/runs/{url}/events/approve\" data-body='{{\"approved\":true,\"by\":\"dashboard\"}}' data-confirm=\"Send the approve event to run {id}?\"{live}>Approve</button></p>";
+    }
+
     public static string Error(int status, string message) => Layout("Error", $"<h1>{status}</h1><p>{H(message)}</p>");
 
     private static string Px(double v) => v.ToString("0.#", CultureInfo.InvariantCulture) + "px";

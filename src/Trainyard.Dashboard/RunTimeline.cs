@@ -1,4 +1,5 @@
 using Trainyard.Core.Engine;
+using TaskStatus = Trainyard.Core.Engine.TaskStatus;
 
 namespace Trainyard.Dashboard;
 
@@ -49,4 +50,26 @@ public static class RunTimeline
 
         return bars;
     }
+
+    /// <summary>
+    /// The last attempt of each task from a run's state (a durable run keeps no journal: earlier attempts of a retried
+    /// task are not on its timeline), in start order.
+    /// </summary>
+    public static IReadOnlyList<AttemptBar> OfState(RunState run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return [.. run.Tasks.Values
+            .Where(t => t.StartedAt is not null && t.Items is null)
+            .OrderBy(t => t.StartedAt)
+            .ThenBy(t => t.TaskKey, StringComparer.Ordinal)
+            .Select(t => new AttemptBar(t.TaskKey, t.Attempt, t.DispatchId ?? "", t.StartedAt!.Value, t.FinishedAt, Outcome(t.Status), t.Status == TaskStatus.Cached || t.Result?.Cached == true))];
+    }
+
+    private static string Outcome(TaskStatus status) => status switch
+    {
+        TaskStatus.Succeeded or TaskStatus.Cached => "succeeded",
+        TaskStatus.Failed => "failed",
+        TaskStatus.Cancelled or TaskStatus.Skipped => "cancelled",
+        _ => "running",
+    };
 }

@@ -16,7 +16,6 @@ public sealed class AzureStoreRetiredTests : IDisposable
     public static TheoryData<string[]> EmbeddedOnlyCommands() => new()
     {
         new[] { "stats", "hello" },
-        new[] { "ui" },
     };
 
     [Theory]
