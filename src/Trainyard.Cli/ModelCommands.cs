@@ -94,6 +94,13 @@ internal static class ModelCommands
                 return 0;
             }
 
+            if (output.Rich)
+            {
+                output.WriteTable(["MODEL", "VERSIONS", "LATEST", "STAGING", "PRODUCTION"],
+                    rows.Select(r => new[] { r.Name, r.Versions.ToString(CultureInfo.InvariantCulture), V(r.Latest), V(r.Staging), V(r.Production) }));
+                return 0;
+            }
+
             output.Info($"{"MODEL",-24} {"VERSIONS",8} {"LATEST",6} {"STAGING",7} {"PRODUCTION",10}");
             foreach (var r in rows)
             {
@@ -146,6 +153,18 @@ internal static class ModelCommands
             }
 
             output.Info($"model {name}: {versions.Count} version(s); " + string.Join(", ", stages.Select(s => $"{s.Key} -> {V(s.Value?.Version)}")));
+            if (output.Rich)
+            {
+                output.WriteTable(["VERSION", "CREATED", "STAGES", "METRICS"], versions.Select(x => new[]
+                {
+                    x.Version.ToString(CultureInfo.InvariantCulture),
+                    x.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                    string.Join(",", stages.Where(s => s.Value?.Version == x.Version).Select(s => s.Key)),
+                    Metrics(x.Metrics),
+                }));
+                return 0;
+            }
+
             output.Info($"{"VERSION",7}  {"CREATED",-20} {"STAGES",-20} METRICS");
             foreach (var x in versions)
             {

@@ -115,6 +115,16 @@ internal static class PipelineCommands
                     return RunCommands.Ok;
                 }
 
+                if (output.Rich)
+                {
+                    output.WriteTable(["NAME", "VERSION", "VERSIONS", "REGISTERED", "TRIGGERS"], rows.Select(r => new[]
+                    {
+                        r.Name, Short(r.Version), r.Versions.ToString(CultureInfo.InvariantCulture),
+                        r.RegisteredAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), string.Join(", ", r.Triggers),
+                    }));
+                    return RunCommands.Ok;
+                }
+
                 output.Info($"{"NAME",-28} {"VERSION",-12} {"VERSIONS",8}  {"REGISTERED",-20}  TRIGGERS");
                 foreach (var r in rows)
                 {

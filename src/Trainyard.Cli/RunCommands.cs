@@ -167,14 +167,14 @@ internal static class RunCommands
                 }
 
                 var now = DateTimeOffset.UtcNow;
-                output.Write(TextTable.Render(
+                output.WriteTable(
                     ["RUN", "PIPELINE", "STATUS", "STARTED", "DURATION", "TRIGGER"],
                     runs.Select(r => new[]
                     {
                         r.RunId, r.PipelineName, r.Status.ToLowerInvariant(),
                         r.CreatedAt.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
                         RunReport.FormatDuration((r.FinishedAt ?? now) - r.CreatedAt), r.TriggerKind ?? "",
-                    })));
+                    }));
                 return Ok;
             });
         });
@@ -523,7 +523,7 @@ internal static class RunCommands
     private static async Task<int> RunToCompletion(CliStore cli, string runId, int workers, CliOutput output, CancellationToken ct)
     {
         using var stop = new GracefulStop(ct);
-        var view = output.Json ? null : RunProgressView.Create(output.Out, output.Interactive, () => Console.IsOutputRedirected ? 40 : Console.WindowHeight);
+        var view = output.Json ? null : RunProgressView.Create(output, () => Console.IsOutputRedirected ? 40 : Console.WindowHeight);
         var work = cli.CreateWorker(workers, CliStore.DefaultRecoverEvery).RunUntilCompleteAsync(runId, stop.Token);
         var interval = output.Interactive ? TimeSpan.FromMilliseconds(100) : TimeSpan.FromMilliseconds(250);
         RunState? state = null;
@@ -565,7 +565,7 @@ internal static class RunCommands
         }
         else
         {
-            output.Write(report.ToText(includeLogHint));
+            report.Write(output, includeLogHint);
         }
     }
 
@@ -620,50 +620,6 @@ internal static class RunCommands
 
 /// <summary>Bad command-line input with a message saying what to do.</summary>
 internal sealed class CliInputException(string message) : Exception(message);
-
-/// <summary>
-/// Where a command prints: text for people, JSON for tools; errors always to stderr. Text goes out escaped
-/// (<see cref="Printable"/>): control characters from step output, params, run ids or file names never act on a terminal.
-/// </summary>
-internal sealed class CliOutput(bool json, TextWriter output, TextWriter error)
-{
-    // Nulls are written: tools see every field of the documented shape, present or not.
-    private static readonly JsonSerializerOptions Indented = new(EngineJson.Options)
-    {
-        WriteIndented = true,
-        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never,
-    };
-
-    /// <summary>Output and error writers of the invocation (the console, or a test's writers).</summary>
-    public static CliOutput For(ParseResult parse, bool json)
-        => new(json, parse.InvocationConfiguration.Output ?? Console.Out, parse.InvocationConfiguration.Error ?? Console.Error);
-
-    /// <summary>JSON mode.</summary>
-    public bool Json { get; } = json;
-
-    /// <summary>Standard output.</summary>
-    public TextWriter Out { get; } = output;
-
-    /// <summary>Standard error.</summary>
-    public TextWriter Err { get; } = error;
-
-    /// <summary>True on a terminal that takes cursor movement (the console, not redirected, no NO_COLOR/TERM=dumb).</summary>
-    public bool Interactive { get; } = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected
-        && Environment.GetEnvironmentVariable("TERM") is not "dumb"
-        && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
-
-    /// <summary>A progress or info line (stderr in JSON mode, so stdout stays parseable).</summary>
-    public void Info(string line) => (Json ? Err : Out).WriteLine(Printable.Escape(line, keepNewlines: true));
-
-    /// <summary>Text to stdout.</summary>
-    public void Write(string text) => Out.Write(Printable.Escape(text, keepNewlines: true));
-
-    /// <summary>An error line to stderr.</summary>
-    public void Error(string line) => Err.WriteLine("error: " + Printable.Escape(line, keepNewlines: true));
-
-    /// <summary>A value as indented JSON to stdout.</summary>
-    public void WriteJson<T>(T value) => Out.WriteLine(JsonSerializer.Serialize(value, Indented));
-}
 
 /// <summary>Ctrl+C and SIGTERM cancel a token instead of killing the process, so work stops cleanly.</summary>
 internal sealed class GracefulStop : IDisposable

@@ -1,5 +1,5 @@
-using System.Globalization;
-using System.Text;
+using Spectre.Console;
+using Spectre.Console.Rendering;
 using Trainyard.Core.Engine;
 using TaskStatus = Trainyard.Core.Engine.TaskStatus;
 
@@ -12,7 +12,11 @@ internal abstract class RunProgressView
 {
     /// <summary>The live table on a terminal, one line per change otherwise.</summary>
     public static RunProgressView Create(TextWriter output, bool interactive, Func<int> terminalHeight)
-        => interactive ? new LiveView(output, terminalHeight) : new LineView(output);
+        => interactive ? new LiveView(SpectreViews.CreateConsole(output, interactive: true), terminalHeight) : new LineView(output);
+
+    /// <summary>The live Spectre table when <paramref name="output"/> is a terminal, one plain line per change otherwise.</summary>
+    public static RunProgressView Create(CliOutput output, Func<int> terminalHeight)
+        => output.Rich ? new LiveView(output.Ansi, terminalHeight) : new LineView(output.Out);
 
     /// <summary>Shows the latest snapshot (called often; views throttle themselves).</summary>
     public abstract void Update(RunState state, DateTimeOffset now);
@@ -21,10 +25,10 @@ internal abstract class RunProgressView
     public abstract void Finish(RunState state, DateTimeOffset now);
 
     /// <summary>
-    /// A table redrawn in place with ANSI cursor movement, at most ten times a second. Long runs show the
-    /// interesting tasks (running, failed, retrying) and a count of the rest so the view fits the terminal.
+    /// A Spectre table redrawn in place, at most ten times a second. Long runs show the interesting tasks (running,
+    /// failed, retrying) and a count of the rest so the view fits the terminal.
     /// </summary>
-    private sealed class LiveView(TextWriter output, Func<int> terminalHeight) : RunProgressView
+    internal sealed class LiveView(IAnsiConsole console, Func<int> terminalHeight) : RunProgressView
     {
         private static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(100);
         private int _linesDrawn;
@@ -43,10 +47,15 @@ internal abstract class RunProgressView
         public override void Finish(RunState state, DateTimeOffset now)
         {
             // The summary that follows shows every task; erase the live frame rather than print the table twice.
+            Erase();
+        }
+
+        private void Erase()
+        {
             if (_linesDrawn > 0)
             {
-                output.Write(string.Create(CultureInfo.InvariantCulture, $"\e[{_linesDrawn}A\e[J"));
-                output.Flush();
+                console.Cursor.MoveUp(_linesDrawn);
+                console.Write(new ControlCode("\e[J"));
                 _linesDrawn = 0;
             }
         }
@@ -54,44 +63,23 @@ internal abstract class RunProgressView
         private void Draw(RunState state, DateTimeOffset now)
         {
             _lastDraw = now;
-            var lines = Render(state, now, Math.Max(6, terminalHeight() - 2));
-            var sb = new StringBuilder();
-            if (_linesDrawn > 0)
-            {
-                sb.Append(CultureInfo.InvariantCulture, $"\e[{_linesDrawn}A");
-            }
-
-            foreach (var line in lines)
-            {
-                // The view's own escape sequences frame the line; what the line holds came from outside and is escaped.
-                sb.Append("\e[2K").Append(Printable.Escape(line)).Append('\n');
-            }
-
-            // The table may shrink (rows folded into the summary); clear what the last frame left below.
-            for (var i = lines.Count; i < _linesDrawn; i++)
-            {
-                sb.Append("\e[2K\n");
-            }
-
-            if (_linesDrawn > lines.Count)
-            {
-                sb.Append(CultureInfo.InvariantCulture, $"\e[{_linesDrawn - lines.Count}A");
-            }
-
-            _linesDrawn = lines.Count;
-            output.Write(sb.ToString());
-            output.Flush();
+            var frame = Frame(state, now, Math.Max(8, terminalHeight() - 2));
+            Erase();
+            console.Write(frame);
+            _linesDrawn = SpectreViews.LineCount(console, frame);
         }
 
-        internal static List<string> Render(RunState state, DateTimeOffset now, int maxLines)
+        /// <summary>One frame: a header line, the task table (borders take four lines) and a count of hidden tasks.</summary>
+        internal static IRenderable Frame(RunState state, DateTimeOffset now, int maxLines)
         {
             var tasks = state.Tasks.Values.ToList();
             var done = tasks.Count(t => TaskReport.IsFinal(t.Status));
-            var lines = new List<string>
+            var status = RunReport.Lower(state.Status);
+            var items = new List<IRenderable>
             {
-                $"run {state.RunId}  {state.PipelineName}  {RunReport.Lower(state.Status)}  {RunReport.FormatDuration((state.FinishedAt ?? now) - state.CreatedAt)}  {done}/{tasks.Count} tasks done",
+                new Markup($"[bold]run[/] {SpectreViews.Safe(state.RunId)}  {SpectreViews.Safe(state.PipelineName)}  [{SpectreViews.StatusStyle(status).ToMarkup()}]{status}[/]  {RunReport.FormatDuration((state.FinishedAt ?? now) - state.CreatedAt)}  {done}/{tasks.Count} tasks done"),
             };
-            var budget = maxLines - 3;
+            var budget = Math.Max(2, maxLines - 6);
             var shown = RunReport.OrderTasks(state)
                 .OrderBy(t => Priority(t.Status))
                 .Take(tasks.Count <= budget ? tasks.Count : budget - 1)
@@ -104,15 +92,15 @@ internal abstract class RunProgressView
                 t.StartedAt is { } s ? RunReport.FormatDuration((t.FinishedAt ?? now) - s) : "",
                 t.RetryAt is { } retry && t.Status == TaskStatus.Ready ? $"retry in {RunReport.FormatDuration(retry - now)}" : FirstLine(t.Message),
             });
-            lines.AddRange(TextTable.Render(["TASK", "STATUS", "ATTEMPT", "TIME", "NOTE"], rows).TrimEnd('\n').Split('\n'));
+            items.Add(SpectreViews.Table(["TASK", "STATUS", "ATTEMPT", "TIME", "NOTE"], rows));
             var hidden = tasks.Where(t => !shown.Contains(t)).ToList();
             if (hidden.Count > 0)
             {
                 var byStatus = hidden.GroupBy(t => t.Status).OrderBy(g => g.Key).Select(g => $"{g.Count()} {RunReport.Lower(g.Key)}");
-                lines.Add($"... and {hidden.Count} more: {string.Join(", ", byStatus)}");
+                items.Add(SpectreViews.Cell($"... and {hidden.Count} more: {string.Join(", ", byStatus)}"));
             }
 
-            return lines;
+            return new Rows(items);
         }
 
         private static int Priority(TaskStatus status) => status switch

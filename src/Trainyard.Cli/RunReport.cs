@@ -1,8 +1,11 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Spectre.Console;
+using Spectre.Console.Rendering;
 using Trainyard.Compute.Batch;
 using Trainyard.Core.Engine;
+using Trainyard.Core.Text;
 using TaskStatus = Trainyard.Core.Engine.TaskStatus;
 
 namespace Trainyard.Cli;
@@ -94,11 +97,65 @@ internal sealed record RunReport(
         };
     }
 
+    /// <summary>Prints the human view: <see cref="ToText"/> in plain mode, a Spectre header, table and coloured lines on a terminal.</summary>
+    public void Write(CliOutput output, bool includeLogHint)
+    {
+        if (output.Rich)
+        {
+            output.Ansi.Write(ToRenderable(includeLogHint));
+        }
+        else
+        {
+            output.Write(ToText(includeLogHint));
+        }
+    }
+
+    /// <summary>The interactive view: the same content as <see cref="ToText"/>, untrusted text escaped for markup.</summary>
+    public IRenderable ToRenderable(bool includeLogHint)
+    {
+        static string S(string? text) => SpectreViews.Safe(text);
+        var items = new List<IRenderable>();
+        var header = $"[bold]run[/] {S(RunId)}  [bold]pipeline[/] {S(Pipeline)}  [{SpectreViews.StatusStyle(Status).ToMarkup()}]{S(Status)}[/]  {S(FormatDuration(TimeSpan.FromSeconds(DurationSeconds)))}";
+        if (RetryOf is not null)
+        {
+            header += $"  (retry of {S(RetryOf)})";
+        }
+
+        items.Add(new Markup(header));
+        items.Add(SpectreViews.Table(
+            ["TASK", "STATUS", "ATTEMPT", "DURATION", "NOTE"],
+            Tasks.Select(t => new[] { t.Key, t.Status, AttemptText(t.Attempt), t.DurationSeconds is { } d ? FormatDuration(TimeSpan.FromSeconds(d)) : "", t.Note })));
+        var counts = Tasks.GroupBy(t => t.Status).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Count()} {g.Key}");
+        items.Add(SpectreViews.Cell($"{Tasks.Count} tasks: {string.Join(", ", counts)}"));
+        if (EstimatedCostUsd is { } cost)
+        {
+            var perTask = Tasks.Where(t => t.CostUsd is not null).Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} ${t.CostUsd:0.0000}"));
+            items.Add(SpectreViews.Cell(string.Create(CultureInfo.InvariantCulture,
+                $"estimated Batch cost: ${cost:0.0000} for {FormatDuration(TimeSpan.FromSeconds(BatchNodeSeconds ?? 0))} of node time ({string.Join(", ", perTask)})")));
+        }
+
+        if (Error is not null)
+        {
+            items.Add(new Markup($"[red]error:[/] {S(Error)}"));
+        }
+
+        foreach (var failed in Tasks.Where(t => t.Status == "failed"))
+        {
+            items.Add(new Markup(string.Create(CultureInfo.InvariantCulture, $"[red]task[/] {S(failed.Key)} [red]failed[/] (attempt {failed.Attempt}): {S(failed.Message)}")));
+            if (includeLogHint)
+            {
+                items.Add(new Markup($"  [grey]log:[/] trainyard logs {S(RunId)} {S(failed.Key)}"));
+            }
+        }
+
+        return new Rows(items);
+    }
+
     /// <summary>The human view: a header, the task table, and the errors of failed tasks.</summary>
     public string ToText(bool includeLogHint)
     {
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"run {RunId}  pipeline {Pipeline}  {Status}  {FormatDuration(TimeSpan.FromSeconds(DurationSeconds))}");
+        sb.Append(CultureInfo.InvariantCulture, $"run {Printable.Escape(RunId)}  pipeline {Printable.Escape(Pipeline)}  {Status}  {FormatDuration(TimeSpan.FromSeconds(DurationSeconds))}");
         if (RetryOf is not null)
         {
             sb.Append(CultureInfo.InvariantCulture, $"  (retry of {RetryOf})");
@@ -118,15 +175,16 @@ internal sealed record RunReport(
         }
         if (Error is not null)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"error: {Error}");
+            // Untrusted text stays on its line: its newlines are shown as \n, not written (the plain view is greppable).
+            sb.AppendLine(CultureInfo.InvariantCulture, $"error: {Printable.Escape(Error)}");
         }
 
         foreach (var failed in Tasks.Where(t => t.Status == "failed"))
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"task {failed.Key} failed (attempt {failed.Attempt}): {failed.Message}");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"task {Printable.Escape(failed.Key)} failed (attempt {failed.Attempt}): {Printable.Escape(failed.Message)}");
             if (includeLogHint)
             {
-                sb.AppendLine(CultureInfo.InvariantCulture, $"  log: trainyard logs {RunId} {failed.Key}");
+                sb.AppendLine(CultureInfo.InvariantCulture, $"  log: trainyard logs {Printable.Escape(RunId)} {Printable.Escape(failed.Key)}");
             }
         }
 
@@ -205,14 +263,15 @@ internal sealed record TaskReport(
         => status is TaskStatus.Succeeded or TaskStatus.Cached or TaskStatus.Failed or TaskStatus.Skipped or TaskStatus.Cancelled;
 }
 
-/// <summary>Left-aligned plain-text columns.</summary>
+/// <summary>Left-aligned plain-text columns (the non-interactive form of <see cref="SpectreViews.Table"/>).</summary>
 internal static class TextTable
 {
     /// <summary>Renders a header and rows, columns padded to their widest cell, trailing spaces trimmed.</summary>
     public static string Render(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
     {
+        // Cells are untrusted: escaped here (newlines too) so a cell never breaks its row or acts on a terminal.
         var all = new List<IReadOnlyList<string>> { header };
-        all.AddRange(rows);
+        all.AddRange(rows.Select(r => (IReadOnlyList<string>)[.. r.Select(c => Printable.Escape(c))]));
         var widths = new int[header.Count];
         foreach (var row in all)
         {

@@ -1,3 +1,8 @@
+using System.Collections.Immutable;
+using Spectre.Console.Testing;
+using Trainyard.Core.Engine;
+using TaskStatus = Trainyard.Core.Engine.TaskStatus;
+
 namespace Trainyard.Cli.Tests;
 
 /// <summary>
@@ -148,6 +153,90 @@ public sealed class HostileInputCliTests : IDisposable
         {
             AssertNoControlCharacters(result);
         }
+    }
+
+    // A step id, error and log line that try markup injection ([red]), a screen clear (ESC[2J) and a fake extra line.
+    private const string HostileId = "[red]pwn\u001b[2J\nfake";
+    private const string HostileLog = "[bold red]boom[/] \u001b]0;title\u0007\u001b[2J\nsecond line";
+
+    private static RunState HostileRun()
+    {
+        var t0 = new DateTimeOffset(2026, 12, 3, 12, 0, 0, TimeSpan.Zero);
+        var task = new TaskState
+        {
+            TaskKey = HostileId,
+            StepId = HostileId,
+            Status = TaskStatus.Failed,
+            Attempt = 1,
+            StartedAt = t0,
+            FinishedAt = t0.AddSeconds(3),
+            Message = HostileLog,
+        };
+        return new RunState
+        {
+            RunId = "r-[blue]x",
+            PipelineName = "[link=http://evil]p\u001b[31m",
+            PipelineHash = "h",
+            Status = RunStatus.Failed,
+            CreatedAt = t0,
+            FinishedAt = t0.AddSeconds(5),
+            Error = HostileLog,
+            Tasks = ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, [KeyValuePair.Create(task.TaskKey, task)]),
+        };
+    }
+
+    [Fact]
+    public void HostileStepIdAndLog_AreInert_InTheInteractiveSpectreView()
+    {
+        var console = new TestConsole().Width(160).EmitAnsiSequences();
+        using var sink = new StringWriter();
+        var output = new CliOutput(json: false, sink, sink, interactive: true, console);
+        var state = HostileRun();
+
+        RunReport.From(state, state.FinishedAt!.Value).Write(output, includeLogHint: true);
+        var live = RunProgressView.Create(output, () => 40);
+        live.Update(state, state.FinishedAt!.Value);
+        output.WriteTable(["TASK", "STATUS"], [[HostileId, "failed"]]);
+
+        var text = console.Output;
+        Assert.Equal("", sink.ToString());
+        // Spectre drew a table and coloured the status: this really is the interactive renderer.
+        Assert.Contains("╭", text, StringComparison.Ordinal);
+        Assert.Contains("\u001b[", text, StringComparison.Ordinal);
+        // The markup in the untrusted text is shown literally, not interpreted (no link, no injected colour).
+        Assert.Contains("[red]pwn", text, StringComparison.Ordinal);
+        Assert.Contains("[bold red]boom[/]", text, StringComparison.Ordinal);
+        Assert.Contains("[link=http://evil]p", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b]8;", text, StringComparison.Ordinal);
+        // The terminal controls arrive as visible escapes; the newline does not start a line of its own.
+        Assert.Contains("\\e[2J\\nfake", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b[2J", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b]0;", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\u0007", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b[31m", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(text.Split('\n'), line => line.StartsWith("fake", StringComparison.Ordinal) || line.StartsWith("second line", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void HostileStepIdAndLog_AreInert_InPlainMode_WithNoAnsiAtAll()
+    {
+        using var sink = new StringWriter();
+        var output = new CliOutput(json: false, sink, sink, interactive: false, ansi: null);
+        var state = HostileRun();
+
+        RunReport.From(state, state.FinishedAt!.Value).Write(output, includeLogHint: true);
+        var lines = RunProgressView.Create(output, () => 40);
+        lines.Update(state, state.FinishedAt!.Value);
+        output.WriteTable(["TASK", "STATUS"], [[HostileId, "failed"]]);
+
+        var text = sink.ToString();
+        Assert.DoesNotContain(text, c => char.IsControl(c) && c is not '\n' and not '\r');
+        Assert.Contains("[red]pwn\\e[2J\\nfake", text, StringComparison.Ordinal);
+        Assert.Contains("[bold red]boom[/] \\e]0;title\\u0007\\e[2J\\nsecond line", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(text.Split('\n'), line => line.StartsWith("fake", StringComparison.Ordinal) || line.StartsWith("second line", StringComparison.Ordinal));
+        // Plain mode is the greppable table of before, no Spectre borders.
+        Assert.Contains("TASK", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("╭", text, StringComparison.Ordinal);
     }
 
     private static void AssertNoControlCharacters(CliResult result)
