@@ -101,18 +101,22 @@ internal sealed class CliStore : IAsyncDisposable
         return Task.FromResult(new CliStore(full, backend, engine, lease, webhooks, alerts));
     }
 
-    /// <summary>The steps and executors of every CLI engine (embedded and durable), so a step behaves the same in both.</summary>
-    internal static (BuiltinStepRegistry Steps, IReadOnlyList<ITaskExecutor> Executors) Execution()
+    /// <summary>
+    /// The steps and executors of every CLI engine (embedded and durable), so a step behaves the same in both;
+    /// <paramref name="data"/> are data sources `ingest` tries before the local data root (the durable engine on Azurite
+    /// adds the data container, as the Function App does).
+    /// </summary>
+    internal static (BuiltinStepRegistry Steps, IReadOnlyList<ITaskExecutor> Executors) Execution(params IDataSource[] data)
     {
         var steps = new BuiltinStepRegistry([.. BuiltinStepRegistry.Standard, .. MlSteps.All]);
-        return (steps, [new LocalProcessExecutor(LocalExecutorOptions.FromEnvironment(Environment.GetEnvironmentVariable)), new BuiltinExecutor(steps, StepServices())]);
+        return (steps, [new LocalProcessExecutor(LocalExecutorOptions.FromEnvironment(Environment.GetEnvironmentVariable)), new BuiltinExecutor(steps, StepServices(data))]);
     }
 
-    /// <summary>Services of the built-in steps: the local data root `ingest` reads (TRAINYARD_DATA_ROOT, else ./data).</summary>
-    private static StepServices StepServices()
+    /// <summary>Services of the built-in steps: <paramref name="data"/>, then the local data root `ingest` reads (TRAINYARD_DATA_ROOT, else ./data).</summary>
+    private static StepServices StepServices(IDataSource[] data)
     {
         var root = Environment.GetEnvironmentVariable("TRAINYARD_DATA_ROOT") is { Length: > 0 } r ? r : Path.Combine(Environment.CurrentDirectory, "data");
-        return new StepServices().Add<IDataSource>(new DataSources([new LocalDataSource(root)]));
+        return new StepServices().Add<IDataSource>(new DataSources([.. data, new LocalDataSource(root)]));
     }
 
     /// <summary>Creates the store folder if missing and returns its full path; a clear error when it cannot be.</summary>

@@ -14,6 +14,7 @@ using Trainyard.Execution.Caching;
 using Trainyard.Execution.Contracts;
 using Trainyard.Runtime.InMemory;
 using Trainyard.Service;
+using Trainyard.Storage.Azure;
 
 namespace Trainyard.Cli;
 
@@ -30,6 +31,9 @@ internal static class DurableRun
 
     /// <summary>The Durable engine.</summary>
     public const string Durable = "durable";
+
+    /// <summary>The data container `ingest` reads on Azurite (TRAINYARD_DATA_CONTAINER, default data), as the Function App's setting.</summary>
+    public static string DataContainer => Environment.GetEnvironmentVariable("TRAINYARD_DATA_CONTAINER") is { Length: > 0 } c ? c : "data";
 
     /// <summary>The stores of a durable engine: pipeline versions, claims/cache values, artifacts, and the task hub.</summary>
     internal sealed record Stores(IPipelineStore Pipelines, IKeyValueStore Values, IArtifactStore Artifacts, DurableStore Hub, string Label);
@@ -61,9 +65,12 @@ internal static class DurableRun
     /// Starts the in-process host on <paramref name="stores"/> with the CLI's executors and steps (the same as the
     /// embedded engine's), running at most <paramref name="workers"/> activities at once.
     /// </summary>
-    public static Task<TrainyardDurableHost> StartHostAsync(Stores stores, int workers, bool noCache, string work, CancellationToken ct)
+    public static Task<TrainyardDurableHost> StartHostAsync(Stores stores, int workers, bool noCache, string work, CancellationToken ct, string? dataContainer = null)
     {
-        var (steps, executors) = CliStore.Execution();
+        // On Azurite, `ingest` reads blobs of the data container (a blob trigger's url), as in the Function App.
+        var (steps, executors) = stores.Hub is AzureStorageStore { Credential: null }
+            ? CliStore.Execution(new BlobDataSource(new Azure.Storage.Blobs.BlobServiceClient(Storage.Azure.AzureStorageOptions.DevelopmentStorage), [dataContainer ?? DataContainer]))
+            : CliStore.Execution();
         var runner = new AttemptRunner(new AttemptRunnerOptions
         {
             Artifacts = stores.Artifacts,

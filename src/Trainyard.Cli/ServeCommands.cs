@@ -55,7 +55,7 @@ internal static class ServeCommands
         };
         var port = new Option<int>("--port") { Description = "Port of the HTTP API on 127.0.0.1 (0: a free one).", DefaultValueFactory = _ => 0 };
         var workers = new Option<int>("--workers", "-w") { Description = "Activities (steps) run at once.", DefaultValueFactory = _ => Math.Max(2, Environment.ProcessorCount) };
-        var container = new Option<string>("--data-container") { Description = "Blob container whose new blobs start blob-triggered pipelines (TRAINYARD_DATA_CONTAINER).", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TRAINYARD_DATA_CONTAINER") is { Length: > 0 } c ? c : "data" };
+        var container = new Option<string>("--data-container") { Description = "Blob container whose new blobs start blob-triggered pipelines (TRAINYARD_DATA_CONTAINER).", DefaultValueFactory = _ => DurableRun.DataContainer };
         var command = new Command("serve", "Run the Function App's triggers (schedules, blob arrivals, drift queue, Service Bus drain) and HTTP API on this machine over the durable engine; Ctrl+C stops it.")
         {
             files, store, port, workers, container,
@@ -106,7 +106,7 @@ internal static class ServeCommands
             output.Info($"registered {result.Version!.Name} version {result.Version.ContentHash[..12]}");
         }
 
-        await using var host = await DurableRun.StartHostAsync(stores, workers, noCache: false, work, ct);
+        await using var host = await DurableRun.StartHostAsync(stores, workers, noCache: false, work, ct, dataContainer);
         var handlers = new ServiceHandlers(registry, stores.Values, new TriggerOptions(), TimeProvider.System, NullLoggerFactory.Instance);
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         await using var http = await StartHttpAsync(handlers, host.Client, port, token, ct);

@@ -122,6 +122,29 @@ public sealed partial class DurableCrashTests(AzuriteFixture azurite, ITestOutpu
             $"{reExecuted} dispatch id(s) executed again (in flight on the killed worker), 0 effects duplicated"));
     }
 
+    [AzuriteFact]
+    public async Task AStepLongerThanTheVisibilityTimeout_RunsOnce()
+    {
+        // The local hub's work items are invisible for 20 s; DTFx's TaskHubWorker renews an activity's lock while it runs,
+        // so a 26 s step is not delivered to a second executor half-way.
+        var dir = Directory.CreateDirectory(Path.Combine(_cli.WorkingDirectory, "long")).FullName;
+        var log = Path.Combine(dir, "exec.log");
+        File.WriteAllText(log, "");
+        var file = _cli.WriteFile("long/pipeline.yaml", $$"""
+            name: long-step
+            steps:
+              - id: long
+                run: { command: [sh, -c, 'echo "start $TRAINYARD_DISPATCH_ID" >> "$0"; sleep 26; echo "end $TRAINYARD_DISPATCH_ID" >> "$0"', '{{log}}'] }
+            """);
+
+        var result = await _cli.RunAsync(["run", file, "--store", _azurite.CliStore(AzuriteFixture.NewTaskHub()), "--workers", "4"], TimeSpan.FromMinutes(4));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var lines = File.ReadAllLines(log);
+        Assert.Single(lines, l => l.StartsWith("start ", StringComparison.Ordinal));
+        Assert.Single(lines, l => l.StartsWith("end ", StringComparison.Ordinal));
+    }
+
     private static string StepCommand(string dir, string execLog, string effectsLog, string sleep)
     {
         var step = Path.Combine(dir, "step.sh");

@@ -12,7 +12,8 @@ namespace Trainyard.Cli.Tests;
 /// <summary>
 /// `trainyard serve` on an Azurite task hub, as a real process: the HTTP API (token, Host check, start and follow a
 /// run), a blob landing in the data container and a drift signal on the Storage queue each start a run of the
-/// pipeline whose trigger matches, and a restart does not trigger blobs it has seen.
+/// pipeline whose trigger matches (the blob's run ingests that blob from the data container), and a restart does not
+/// trigger blobs it has seen.
 /// </summary>
 [Collection(AzuriteCliCollection.Name)]
 public sealed partial class ServeTests(AzuriteFixture azurite) : IDisposable
@@ -51,6 +52,7 @@ public sealed partial class ServeTests(AzuriteFixture azurite) : IDisposable
                 threshold: 0.2
             steps:
               - { id: a, uses: echo, with: { message: "${{ params.source }}" } }
+              - { id: read, uses: ingest, when: "params.source != ''", with: { source: "${{ params.source }}" } }
             """);
         var blobs = new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient(container);
         await blobs.CreateIfNotExistsAsync();
