@@ -70,13 +70,22 @@ public sealed class DurableRunTests(AzuriteFixture azurite) : IDisposable
     }
 
     [Theory]
-    [InlineData("azure:https://acct.blob.core.windows.net", "Azurite")]
-    [InlineData("/tmp/some-folder", "not a durable store")]
-    public async Task AStoreTheDurableEngineCannotUse_IsAUsageError_NamingWhatToUse(string store, string expected)
+    [InlineData("run", "/tmp/some-folder", "not a durable store")]
+    [InlineData("serve", "azure:https://acct.blob.core.windows.net", "Azurite")]
+    [InlineData("signal", "azure:https://acct.blob.core.windows.net", "Azurite")]
+    public async Task AStoreTheCommandCannotUse_IsAUsageError_NamingWhatToUse(string command, string store, string expected)
     {
+        // An account URL is a task hub for run/worker/runs... (DefaultAzureCredential); serve's triggers and signal drift
+        // read this machine's Azurite queues and containers, so they refuse it before any network call.
         var file = _cli.WriteFile("p.yaml", Pipeline);
+        string[] args = command switch
+        {
+            "run" => ["run", file, "--engine", "durable", "--store", store],
+            "serve" => ["serve", file, "--store", store],
+            _ => ["signal", "drift", "--model", "m", "--metric", "psi", "--value", "0.3", "--store", store],
+        };
 
-        var result = await _cli.RunAsync(["run", file, "--engine", "durable", "--store", store]);
+        var result = await _cli.RunAsync(args);
 
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Contains(expected, result.Stderr, StringComparison.Ordinal);
