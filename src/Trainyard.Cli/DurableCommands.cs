@@ -49,6 +49,21 @@ internal sealed class DurableCommands : IAsyncDisposable
         return new DurableCommands(store, blobs, client);
     }
 
+    /// <summary>
+    /// For a run command given an `azure:` store: connects to its task hub, runs <paramref name="command"/> and returns its
+    /// exit code; null for any other store (the command goes on with the embedded store).
+    /// </summary>
+    public static async Task<int?> OnTaskHubAsync(string store, Func<DurableCommands, Task<int>> command, CancellationToken ct)
+    {
+        if (!AzureStore.IsAzure(store))
+        {
+            return null;
+        }
+
+        await using var hub = await ConnectAsync(store, ct);
+        return await command(hub);
+    }
+
     /// <summary>`trainyard worker --engine durable`: works the hub's runs until Ctrl+C / SIGTERM.</summary>
     public static async Task<int> WorkAsync(string store, int workers, CliOutput output, CancellationToken ct)
     {
@@ -149,20 +164,14 @@ internal sealed class DurableCommands : IAsyncDisposable
         int printed = 0;
         for (int n = attempt ?? 1; n <= (attempt ?? 100); n++)
         {
-            var work = new TaskWorkItem
-            {
-                RunId = run.RunId, TaskKey = task, StepId = task, Attempt = n, DispatchId = EngineIds.DispatchId(run.RunId, task, n),
-                PipelineName = run.Pipeline, PipelineHash = run.Version, Executor = ExecutorKind.Builtin,
-            };
-            await using var stream = await Blobs.Artifacts.OpenReadAsync(work.OutputPrefix + "log.txt", ct);
+            await using var stream = await Blobs.Artifacts.OpenReadAsync(TaskLogs.LogPath(run.RunId, task, n), ct);
             if (stream is null)
             {
                 break;
             }
 
             output.Write($"==> {task} (attempt {n.ToString(CultureInfo.InvariantCulture)}) <==\n");
-            using var reader = new StreamReader(stream);
-            output.Write(await reader.ReadToEndAsync(ct));
+            await TaskLogs.CopyAsync(stream, output, ct);
             printed++;
         }
 
@@ -252,13 +261,17 @@ internal sealed class DurableCommands : IAsyncDisposable
         }
     }
 
+    /// <summary>A run's task counts by status, e.g. "1 running, 4 succeeded".</summary>
+    internal static string CountsText(RunProgress progress)
+        => string.Join(", ", progress.Counts.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Value} {c.Key}"));
+
     private static string ProgressText(RunInfo run)
     {
         var text = new System.Text.StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"run {run.RunId}  pipeline {run.Pipeline}  {run.Status}  {RunReport.FormatDuration(DateTimeOffset.UtcNow - run.CreatedAt)}\n");
         if (run.Progress is { } p)
         {
-            text.Append(CultureInfo.InvariantCulture, $"{p.Total} tasks: {string.Join(", ", p.Counts.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Value} {c.Key}"))}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{p.Total} tasks: {CountsText(p)}\n");
             if (p.Running.Count > 0)
             {
                 text.Append(CultureInfo.InvariantCulture, $"running: {string.Join(", ", p.Running.Take(20))}{(p.Running.Count > 20 ? ", ..." : "")}\n");

@@ -122,7 +122,7 @@ internal static class DurableRun
                 if (await host.Client.GetInstanceAsync(runId, getInputsAndOutputs: false, stop.Token) is { SerializedCustomStatus: { } status }
                     && JsonSerializer.Deserialize<RunProgress>(status, EngineJson.Options) is { } progress)
                 {
-                    var line = string.Join(", ", progress.Counts.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Value} {c.Key}"));
+                    var line = DurableCommands.CountsText(progress);
                     if (line != last && !output.Json)
                     {
                         output.Info($"  {progress.Total} tasks: {line}");

@@ -144,10 +144,9 @@ internal static class RunCommands
                     return BadInput;
                 }
 
-                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                if (await DurableCommands.OnTaskHubAsync(parse.GetValue(store)!, hub => hub.ListAsync(parse.GetValue(pipeline), wanted, parse.GetValue(limit), output, ct), ct) is { } done)
                 {
-                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
-                    return await hub.ListAsync(parse.GetValue(pipeline), wanted, parse.GetValue(limit), output, ct);
+                    return done;
                 }
 
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
@@ -195,10 +194,9 @@ internal static class RunCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await Guarded(output, async () =>
             {
-                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                if (await DurableCommands.OnTaskHubAsync(parse.GetValue(store)!, hub => hub.StatusAsync(parse.GetValue(run)!, output, ct), ct) is { } done)
                 {
-                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
-                    return await hub.StatusAsync(parse.GetValue(run)!, output, ct);
+                    return done;
                 }
 
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
@@ -231,10 +229,9 @@ internal static class RunCommands
             var output = CliOutput.For(parse, json: false);
             return await Guarded(output, async () =>
             {
-                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                if (await DurableCommands.OnTaskHubAsync(parse.GetValue(store)!, hub => hub.LogsAsync(parse.GetValue(run)!, parse.GetValue(task), parse.GetValue(attempt), output, ct), ct) is { } done)
                 {
-                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
-                    return await hub.LogsAsync(parse.GetValue(run)!, parse.GetValue(task), parse.GetValue(attempt), output, ct);
+                    return done;
                 }
 
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
@@ -264,10 +261,9 @@ internal static class RunCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await Guarded(output, async () =>
             {
-                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                if (await DurableCommands.OnTaskHubAsync(parse.GetValue(store)!, hub => hub.CancelAsync(parse.GetValue(run)!, output, ct), ct) is { } done)
                 {
-                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
-                    return await hub.CancelAsync(parse.GetValue(run)!, output, ct);
+                    return done;
                 }
 
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);
@@ -361,10 +357,9 @@ internal static class RunCommands
             var output = CliOutput.For(parse, parse.GetValue(json));
             return await Guarded(output, async () =>
             {
-                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                if (await DurableCommands.OnTaskHubAsync(parse.GetValue(store)!, hub => hub.RetryAsync(parse.GetValue(run)!, output, ct), ct) is { } done)
                 {
-                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
-                    return await hub.RetryAsync(parse.GetValue(run)!, output, ct);
+                    return done;
                 }
 
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, ParseLease(parse.GetValue(lease)), noCache: false, inlineSlots: parse.GetValue(workers));
@@ -492,10 +487,9 @@ internal static class RunCommands
                 }
 
                 var eventId = parse.GetValue(id) is { Length: > 0 } given ? given : Guid.NewGuid().ToString("N");
-                if (AzureStore.IsAzure(parse.GetValue(store)!))
+                if (await DurableCommands.OnTaskHubAsync(parse.GetValue(store)!, hub => hub.RaiseAsync(parse.GetValue(run)!, eventName, body, eventId, output, ct), ct) is { } done)
                 {
-                    await using var hub = await DurableCommands.ConnectAsync(parse.GetValue(store)!, ct);
-                    return await hub.RaiseAsync(parse.GetValue(run)!, eventName, body, eventId, output, ct);
+                    return done;
                 }
 
                 await using var cli = await CliStore.OpenAsync(parse.GetValue(store)!, lease: null, noCache: false);

@@ -286,7 +286,11 @@ internal static class ServeCommands
             guard ??= new LoopbackGuard(server.Port, token);
             var presented = request.Query["token"].ToString() is { Length: > 0 } q ? "Bearer " + q : request.Headers.Authorization.ToString();
             var decision = guard.Check(new LoopbackRequest(request.Method, request.Host.HasValue ? request.Host.Value : null, presented, request.ContentType, request.ContentLength,
-                request.Headers.Origin.ToString() is { Length: > 0 } origin ? origin : null) { RemoteAddress = context.Connection.RemoteIpAddress });
+                request.Headers.Origin.ToString() is { Length: > 0 } origin ? origin : null)
+            {
+                RemoteAddress = context.Connection.RemoteIpAddress,
+                Chunked = request.Headers.TransferEncoding.ToString().Contains("chunked", StringComparison.OrdinalIgnoreCase),
+            });
             foreach (var (name, value) in LoopbackGuard.ResponseHeaders)
             {
                 context.Response.Headers[name] = value;
@@ -303,20 +307,15 @@ internal static class ServeCommands
                     ["field"] = null,
                 });
             }
-            else if (!request.Path.StartsWithSegments("/api", out var rest))
+            else if (!request.Path.StartsWithSegments(Dashboard.ApiHttp.RoutePrefix))
             {
                 response = new ApiResponse(404, new System.Text.Json.Nodes.JsonObject { ["code"] = "not_found", ["message"] = "the HTTP API is under /api/ (e.g. GET /api/runs)", ["field"] = null });
             }
             else
             {
-                using var body = new StreamReader(request.Body, Encoding.UTF8);
-                var text = await body.ReadToEndAsync(context.RequestAborted);
-                response = await handlers.Api(client).HandleAsync(new ApiRequest(
-                    request.Method.ToUpperInvariant(),
-                    rest.ToUriComponent().Trim('/'),
-                    request.Query.ToDictionary(x => x.Key, x => x.Value.ToString(), StringComparer.OrdinalIgnoreCase),
-                    request.Headers.ToDictionary(x => x.Key, x => x.Value.ToString(), StringComparer.OrdinalIgnoreCase),
-                    text), context.RequestAborted);
+                response = await Dashboard.ApiHttp.ReadAsync(request) is { } read
+                    ? await handlers.Api(client).HandleAsync(read, context.RequestAborted)
+                    : ApiResponse.BodyTooLarge();
             }
 
             context.Response.StatusCode = response.StatusCode;

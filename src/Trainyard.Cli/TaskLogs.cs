@@ -32,12 +32,7 @@ internal static class TaskLogs
                 continue;
             }
 
-            var work = new TaskWorkItem
-            {
-                RunId = state.RunId, TaskKey = t.TaskKey, StepId = t.StepId, Attempt = wanted, DispatchId = EngineIds.DispatchId(state.RunId, t.TaskKey, wanted),
-                PipelineName = state.PipelineName, PipelineHash = state.PipelineHash, Executor = ExecutorKind.Builtin,
-            };
-            var path = work.OutputPrefix + "log.txt";
+            var path = LogPath(state.RunId, t.TaskKey, wanted);
             if (tasks.Count > 1 || task is null)
             {
                 output.Write($"==> {t.TaskKey} (attempt {wanted}, {RunReport.Lower(t.Status)}) <==\n");
@@ -52,14 +47,7 @@ internal static class TaskLogs
             }
             else
             {
-                // In chunks: a log is as long as its step made it; output.Write escapes what the step printed.
-                using var reader = new StreamReader(stream);
-                var buffer = new char[16 * 1024];
-                int read;
-                while ((read = await reader.ReadAsync(buffer, ct)) > 0)
-                {
-                    output.Write(new string(buffer, 0, read));
-                }
+                await CopyAsync(stream, output, ct);
             }
 
             printed++;
@@ -71,5 +59,27 @@ internal static class TaskLogs
         }
 
         return RunCommands.Ok;
+    }
+
+    /// <summary>
+    /// Where an attempt's log is stored: `{outputPrefix}log.txt` of its work item, with the dispatch id both engines
+    /// derive from run, task and attempt (<see cref="EngineIds.DispatchId"/>).
+    /// </summary>
+    internal static string LogPath(string runId, string taskKey, int attempt) => new TaskWorkItem
+    {
+        RunId = runId, TaskKey = taskKey, StepId = EngineIds.ParseTaskKey(taskKey).StepId, Attempt = attempt, DispatchId = EngineIds.DispatchId(runId, taskKey, attempt),
+        PipelineName = "", PipelineHash = "", Executor = ExecutorKind.Builtin,
+    }.OutputPrefix + "log.txt";
+
+    /// <summary>Writes a stored log in chunks (a log is as long as its step made it); output.Write escapes what the step printed.</summary>
+    internal static async Task CopyAsync(Stream stream, CliOutput output, CancellationToken ct)
+    {
+        using var reader = new StreamReader(stream);
+        var buffer = new char[16 * 1024];
+        int read;
+        while ((read = await reader.ReadAsync(buffer, ct)) > 0)
+        {
+            output.Write(new string(buffer, 0, read));
+        }
     }
 }

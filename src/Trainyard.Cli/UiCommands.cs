@@ -1,8 +1,5 @@
 using System.CommandLine;
-using Microsoft.Extensions.Logging.Abstractions;
 using Trainyard.Dashboard;
-using Trainyard.Engine.Durable.Hosting;
-using Trainyard.Service;
 using Trainyard.Notifications;
 
 namespace Trainyard.Cli;
@@ -100,17 +97,14 @@ internal static class UiCommands
     /// </summary>
     private static async Task<int> ServeDurableAsync(CliOutput output, string storeText, int port, CancellationToken ct)
     {
-        var stores = AzureStore.TryOpen(storeText)!;
-        await AzureStore.EnsureReachableAsync(stores, ct);
-        var hub = AzureStore.TaskHub(storeText, stores);
-        await using var client = await TrainyardDurableHost.ConnectClientAsync(hub, cancellationToken: ct);
-        var runs = new DurableRunControl(client, NullLogger<DurableRunControl>.Instance);
+        await using var hub = await DurableCommands.ConnectAsync(storeText, ct);
+        var stores = hub.Blobs;
         DashboardServer server;
         try
         {
             server = await DashboardServer.StartAsync(new DashboardOptions
             {
-                Durable = new DurableDashboardSource(runs, stores.Pipelines, stores.Values, stores.Artifacts),
+                Durable = new DurableDashboardSource(hub.Runs, stores.Pipelines, stores.Values, stores.Artifacts),
                 Port = port,
             }, ct);
         }
@@ -122,7 +116,7 @@ internal static class UiCommands
         await using (server)
         {
             output.Out.WriteLine($"trainyard ui: {server.Url}");
-            output.Out.WriteLine($"serving runs of the Durable task hub '{hub.TaskHubName}'; Ctrl+C stops it.");
+            output.Out.WriteLine($"serving runs of the Durable task hub '{stores.Names.TaskHub}'; Ctrl+C stops it.");
             await output.Out.FlushAsync(ct);
             await server.WaitAsync(ct);
         }

@@ -136,6 +136,36 @@ public sealed class DashboardServer : IAsyncDisposable
 
             await next(context);
         });
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainyard.Dashboard");
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
+            {
+                // A store that cannot be read (or a bug) is logged for the operator and answered without a stack trace.
+                log.LogError(e, "{Method} {Path} failed", context.Request.Method, context.Request.Path.Value);
+                if (context.Response.HasStarted)
+                {
+                    throw;
+                }
+
+                context.Response.Clear();
+                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                var message = $"the dashboard could not answer: {e.GetType().Name}: {e.Message} (details in the host log)";
+                if (context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+                {
+                    await WriteJsonAsync(context, new JsonObject { ["code"] = "internal", ["message"] = message, ["field"] = null });
+                }
+                else
+                {
+                    context.Response.ContentType = "text/html; charset=utf-8";
+                    await context.Response.WriteAsync(Pages.Error(500, message));
+                }
+            }
+        });
         site.Map(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         server.Port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
@@ -446,22 +476,13 @@ internal sealed class DashboardSite
 
     private async Task ServiceApiAsync(HttpContext c)
     {
-        if (c.Request.ContentLength > ApiHandler.MaxBodyBytes)
+        if (await ApiHttp.ReadAsync(c.Request) is not { } request)
         {
             c.Response.StatusCode = 413;
             await DashboardServer.WriteJsonAsync(c, ApiResponse.BodyTooLarge().Body);
             return;
         }
 
-        using var reader = new StreamReader(c.Request.Body);
-        var buffer = new char[ApiHandler.MaxBodyBytes + 1];
-        var read = await reader.ReadBlockAsync(buffer, c.RequestAborted);
-        var request = new ApiRequest(
-            c.Request.Method.ToUpperInvariant(),
-            c.Request.Path.Value!["/api".Length..].Trim('/'),
-            c.Request.Query.ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.Ordinal),
-            c.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
-            new string(buffer, 0, read));
         var answer = await _api.HandleAsync(request, c.RequestAborted);
         c.Response.StatusCode = answer.StatusCode;
         await DashboardServer.WriteJsonAsync(c, answer.Body);

@@ -156,7 +156,9 @@ internal static class Pages
         return sb.ToString();
     }
 
-    private static string Gantt(IReadOnlyList<AttemptBar> attempts, RunState run, DateTimeOffset now)
+    private const double MinBar = 0.2;
+
+    internal static string Gantt(IReadOnlyList<AttemptBar> attempts, RunState run, DateTimeOffset now)
     {
         if (attempts.Count == 0)
         {
@@ -169,8 +171,10 @@ internal static class Pages
         var sb = new StringBuilder("<div class=\"gantt\" id=\"gantt\">");
         foreach (var a in attempts)
         {
-            var left = Math.Clamp((a.Start - start).TotalSeconds / span * 100, 0, 100);
-            var width = Math.Clamp(((a.End ?? now) - a.Start).TotalSeconds / span * 100, 0.2, 100 - left);
+            // A bar is at least MinBar wide, so one that starts at the very end of the run (or after the run's recorded
+            // end: a durable run's times come from two clocks) is drawn flush with the right edge.
+            var left = Math.Clamp((a.Start - start).TotalSeconds / span * 100, 0, 100 - MinBar);
+            var width = Math.Clamp(((a.End ?? now) - a.Start).TotalSeconds / span * 100, MinBar, 100 - left);
             sb.Append(CultureInfo.InvariantCulture, $"<div class=\"bar-row\" data-task=\"{H(a.TaskKey)}\" data-attempt=\"{a.Attempt}\"><span class=\"label\">{H(a.TaskKey)}{(a.Attempt > 1 ? $" <em>retry {a.Attempt - 1}</em>" : "")}</span>")
               .Append(CultureInfo.InvariantCulture, $"<span class=\"track\"><span class=\"bar o-{H(a.Outcome.Replace(' ', '-'))}{(a.Cached ? " cached" : "")}\" style=\"left:{left:0.###}%;width:{width:0.###}%\" title=\"{H(a.TaskKey)} attempt {a.Attempt}: {H(a.Outcome)}{(a.Cached ? " (cache hit)" : "")}, {Dur((a.End ?? now) - a.Start)}\">{(a.Cached ? "cache" : "")}</span></span></div>");
         }

@@ -47,7 +47,7 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
     [AzuriteFact]
     public async Task ADurableRunOnAzurite_IsListed_AndEveryNodeOfItsDiamondShowsSucceeded()
     {
-        await using var env = await DurableEnv.StartAsync(azurite, NewBlobs());
+        await using var env = await DurableEnv.StartAsync(azurite, output, NewBlobs());
         var runId = await env.RunAsync(Diamond, "durable-diamond-1");
 
         var page = await env.PageAsync("/");
@@ -79,7 +79,7 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
                 needs: [fan]
                 with: { message: done }
             """.Replace("ITEMS", items, StringComparison.Ordinal);
-        await using var env = await DurableEnv.StartAsync(azurite, NewBlobs(), activities: 50);
+        await using var env = await DurableEnv.StartAsync(azurite, output, NewBlobs(), activities: 50);
         var runId = await env.RunAsync(spec, "durable-wide-1", TimeSpan.FromMinutes(10));
 
         var page = await env.PageAsync("/");
@@ -114,7 +114,7 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
 
         public string Url(string path) => $"http://127.0.0.1:{_server.Port}{path}";
 
-        public static async Task<DurableEnv> StartAsync(AzuriteFixture azurite, string hub, int activities = 10)
+        public static async Task<DurableEnv> StartAsync(AzuriteFixture azurite, ITestOutputHelper output, string hub, int activities = 10)
         {
             azurite.EnsureAvailable();
             var env = new DurableEnv();
@@ -135,7 +135,7 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
             env._host = await TrainyardDurableHost.StartAsync(new DurableHostOptions { Store = store, MaxConcurrentActivities = activities }, new DurableActivities(runner, env._stores.Pipelines, steps.Catalog));
             env._client = new DurableTaskClientHolder(await TrainyardDurableHost.ConnectClientAsync(store));
             var runs = new DurableRunControl(env._client.Client, NullLogger<DurableRunControl>.Instance);
-            env._server = await DashboardServer.StartAsync(new DashboardOptions { Durable = new DurableDashboardSource(runs, env._stores.Pipelines, env._stores.Values, env._stores.Artifacts) }, CancellationToken.None);
+            env._server = await DashboardServer.StartAsync(new DashboardOptions { Durable = new DurableDashboardSource(runs, env._stores.Pipelines, env._stores.Values, env._stores.Artifacts), LoggerProvider = new TestOutputLoggerProvider(output) }, CancellationToken.None);
             env._playwright = await Playwright.CreateAsync();
             env._browser = await env._playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = "/usr/bin/chromium", Args = ["--no-sandbox", "--disable-gpu"], Timeout = 90_000 });
             return env;

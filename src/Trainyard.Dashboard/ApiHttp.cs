@@ -1,0 +1,49 @@
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Trainyard.Service;
+
+namespace Trainyard.Dashboard;
+
+/// <summary>
+/// Between an ASP.NET Core request and the host-neutral <see cref="ApiRequest"/> of the HTTP API, for the local hosts
+/// that serve it (`trainyard ui` and `trainyard serve`): the body is read no further than
+/// <see cref="ApiHandler.MaxBodyBytes"/> whether or not it declares its length (a chunked body included).
+/// </summary>
+public static class ApiHttp
+{
+    /// <summary>The API's route prefix.</summary>
+    public const string RoutePrefix = "/api";
+
+    /// <summary>Reads a request under <see cref="RoutePrefix"/>; null when its body is over <see cref="ApiHandler.MaxBodyBytes"/>.</summary>
+    public static async Task<ApiRequest?> ReadAsync(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.ContentLength > ApiHandler.MaxBodyBytes)
+        {
+            return null;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > ApiHandler.MaxBodyBytes)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        // Still escaped: ApiHandler unescapes each segment once.
+        var path = request.Path.ToUriComponent();
+        path = path.StartsWith(RoutePrefix, StringComparison.OrdinalIgnoreCase) ? path[RoutePrefix.Length..] : path;
+        return new ApiRequest(
+            request.Method.ToUpperInvariant(),
+            path.Trim('/'),
+            request.Query.ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+            request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+            Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+    }
+}
