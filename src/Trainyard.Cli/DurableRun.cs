@@ -12,6 +12,7 @@ using Trainyard.Execution;
 using Trainyard.Execution.Artifacts;
 using Trainyard.Execution.Caching;
 using Trainyard.Execution.Contracts;
+using Trainyard.Notifications;
 using Trainyard.Runtime.InMemory;
 using Trainyard.Service;
 using Trainyard.Storage.Azure;
@@ -61,6 +62,8 @@ internal static class DurableRun
         throw new CliInputException($"--store '{store}' is not a durable store: use memory (default for --engine durable) or azure:UseDevelopmentStorage=true (Azurite).");
     }
 
+    private static readonly Lazy<WebhookSender> Webhooks = new(() => new WebhookSender());
+
     /// <summary>
     /// Starts the in-process host on <paramref name="stores"/> with the CLI's executors and steps (the same as the
     /// embedded engine's), running at most <paramref name="workers"/> activities at once.
@@ -79,9 +82,15 @@ internal static class DurableRun
             TaskCache = new StepCache(stores.Values, stores.Artifacts, steps.Catalog) { ReadEnabled = !noCache },
             WorkRoot = Path.Combine(work, "work"),
         });
+        // `notify:` secrets come from environment variables, as with the embedded engine; the sender lives as long as the process.
         return TrainyardDurableHost.StartAsync(
             new DurableHostOptions { Store = stores.Hub, MaxConcurrentActivities = workers },
-            new DurableActivities(runner, stores.Pipelines, steps.Catalog), null, ct);
+            new DurableActivities(runner, stores.Pipelines, steps.Catalog)
+            {
+                OnRunFinished = (spec, run, _) => WebhookNotifier.DeliverAsync(Webhooks.Value, spec, run, CliStore.WebhookFlushLimit),
+            },
+            null,
+            ct);
     }
 
     /// <summary>Runs <paramref name="loaded"/> to completion (<paramref name="noCache"/>: skip step-cache lookups); returns the exit code.</summary>

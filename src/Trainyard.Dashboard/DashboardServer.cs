@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography;
@@ -15,6 +16,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
+using Trainyard.Engine.Durable;
 using Trainyard.Execution.Artifacts;
 using Trainyard.Execution.Contracts;
 using Trainyard.Execution.Registry;
@@ -307,29 +309,79 @@ internal sealed class DashboardSite
 
     private async Task RunPageAsync(HttpContext c, string id)
     {
-        var run = await RunAsync(id, c.RequestAborted);
+        var ct = c.RequestAborted;
+        RunState? run;
+        var live = false;
+        if (_engine is { } engine)
+        {
+            run = await engine.GetRunAsync(id, ct);
+        }
+        else
+        {
+            var info = await _runs.GetAsync(id, ct);
+            run = info?.State;
+            if (info is not null && run is null)
+            {
+                // A durable run's tasks are in its output once it has finished; until then the DAG is drawn from the
+                // per-step states its progress carries (counts only when a large pipeline's states did not fit).
+                if (info.Progress is { Steps.Count: 0, Total: > 0 } || await SpecAsync(info.Version, ct) is null)
+                {
+                    await Html(c, Pages.Progress(info));
+                    return;
+                }
+
+                (run, live) = (LiveState(info), true);
+            }
+        }
+
         if (run is null)
         {
-            if (_engine is null && await _runs.GetAsync(id, c.RequestAborted) is { } info)
-            {
-                // A durable run shows its tasks once it has finished (its output carries the state); until then its progress.
-                await Html(c, Pages.Progress(info));
-                return;
-            }
-
             c.Response.StatusCode = 404;
             await Html(c, Pages.Error(404, $"No run '{id}' in this store."));
             return;
         }
 
-        var spec = await SpecAsync(run.PipelineHash, c.RequestAborted);
-        var attempts = await AttemptsAsync(run, c.RequestAborted);
-        await Html(c, Pages.Run(run, spec, attempts, time.GetUtcNow()));
+        var spec = await SpecAsync(run.PipelineHash, ct);
+        var attempts = live ? [] : await AttemptsAsync(run, ct);
+        await Html(c, Pages.Run(run, spec, attempts, time.GetUtcNow(), live));
+    }
+
+    /// <summary>A running durable run as far as its progress tells: one task per started step, no attempts.</summary>
+    internal static RunState LiveState(RunInfo info)
+    {
+        var steps = info.Progress?.Steps ?? new Dictionary<string, StepProgress>();
+        return new RunState
+        {
+            RunId = info.RunId,
+            PipelineName = info.Pipeline,
+            PipelineHash = info.Version,
+            Status = info.Progress?.Status ?? RunStatus.Running,
+            Trigger = info.Trigger ?? new TriggerInfo("manual"),
+            RetryOf = info.RetryOf,
+            Error = info.Error ?? info.Progress?.Error,
+            CreatedAt = info.CreatedAt,
+            UpdatedAt = info.LastUpdatedAt,
+            Tasks = ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, steps.Select(s => KeyValuePair.Create(s.Key, new TaskState
+            {
+                TaskKey = s.Key,
+                StepId = s.Key,
+                Status = s.Value.Status,
+                Attempt = s.Value.Attempt ?? 1,
+                Items = s.Value.Items,
+                ItemsOpen = s.Value.ItemsOpen,
+            }))),
+        };
     }
 
     private async Task TaskPanelAsync(HttpContext c, string id, string key)
     {
         var run = await RunAsync(id, c.RequestAborted);
+        if (run is null && _engine is null && await _runs.GetAsync(id, c.RequestAborted) is { IsActive: true })
+        {
+            await c.Response.WriteAsync("<p class=\"empty\">The durable engine records a task's outputs, artifacts and log location in the run's final state: they show here when the run finishes.</p>");
+            return;
+        }
+
         if (run?.Tasks.GetValueOrDefault(key) is not { } task)
         {
             c.Response.StatusCode = 404;

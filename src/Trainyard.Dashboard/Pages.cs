@@ -91,13 +91,14 @@ internal static class Pages
 
     // ---- run detail -------------------------------------------------------------------------------------------------
 
-    public static string Run(RunState run, PipelineSpec? spec, IReadOnlyList<AttemptBar> attempts, DateTimeOffset now)
+    /// <summary>The run page; <paramref name="live"/> when drawn from a running durable run's progress (no attempts yet).</summary>
+    public static string Run(RunState run, PipelineSpec? spec, IReadOnlyList<AttemptBar> attempts, DateTimeOffset now, bool live = false)
     {
         var status = run.Status.ToString().ToLowerInvariant();
         var sb = new StringBuilder();
         var id = H(run.RunId);
         var url = H(Uri.EscapeDataString(run.RunId));
-        sb.Append(CultureInfo.InvariantCulture, $"<div id=\"run\" data-run=\"{id}\" data-status=\"{status}\" data-api=\"/api/runs/{url}\">");
+        sb.Append(CultureInfo.InvariantCulture, $"<div id=\"run\" data-run=\"{id}\" data-status=\"{status}\" data-api=\"/api/runs/{url}\"{(live ? " data-source=\"progress\"" : "")}>");
         sb.Append(CultureInfo.InvariantCulture, $"<h1>Run <code>{id}</code> <span class=\"status s-{status}\" id=\"run-status\">{status}</span></h1>");
         sb.Append(CultureInfo.InvariantCulture, $"<p class=\"meta\">pipeline <a href=\"/pipelines/{H(Uri.EscapeDataString(run.PipelineName))}\">{H(run.PipelineName)}</a> · version <code>{H(Short(run.PipelineHash))}</code> · trigger {H(run.Trigger.Kind)}{(run.Trigger.TriggerId is { } t ? " " + H(t) : "")}")
           .Append(CultureInfo.InvariantCulture, $" · started {Time(run.CreatedAt)} · <span id=\"run-duration\">{Dur((run.FinishedAt ?? now) - run.CreatedAt)}</span>{(run.RetryOf is { } ro ? $" · retry of <a href=\"/runs/{H(Uri.EscapeDataString(ro))}\">{H(ro)}</a>" : "")}</p>");
@@ -111,7 +112,9 @@ internal static class Pages
         sb.Append("<h2>Graph</h2>");
         sb.Append(spec is null ? "<p class=\"empty\">The pipeline version of this run is not stored here; the graph cannot be drawn.</p>" : Dag(spec, run));
         sb.Append("<div id=\"task-panel\" class=\"panel\" hidden></div>");
-        sb.Append("<h2>Timeline</h2>").Append(Gantt(attempts, run, now));
+        sb.Append("<h2>Timeline</h2><div id=\"timeline\">").Append(live
+            ? "<p class=\"empty\">The durable engine records attempt times in the run's final state: the timeline shows when the run finishes.</p>"
+            : Gantt(attempts, run, now)).Append("</div>");
         sb.Append("</div>");
         return Layout("Run " + run.RunId, sb.ToString());
     }
@@ -138,7 +141,7 @@ internal static class Pages
             if (s.Foreach is not null && run is not null)
             {
                 var items = run.Tasks.Values.Where(t => t.StepId == s.Id && t.ItemIndex is not null).OrderBy(t => t.ItemIndex).ToList();
-                sb.Append(CultureInfo.InvariantCulture, $"<details class=\"node foreach\" data-step=\"{H(s.Id)}\" data-state=\"{state}\" style=\"{style}\"><summary><b>{H(s.Id)}</b> <small>{H(kind)} · <span class=\"items\">{items.Count(t => t.IsFinal)}/{items.Count}</span> items</small></summary><ul class=\"items\">");
+                sb.Append(CultureInfo.InvariantCulture, $"<details class=\"node foreach\" data-step=\"{H(s.Id)}\" data-state=\"{state}\" style=\"{style}\"><summary><b>{H(s.Id)}</b> <small>{H(kind)} · <span class=\"items\">{ItemCount(task, items)}</span> items</small></summary><ul class=\"items\">");
                 foreach (var item in items)
                 {
                     sb.Append(CultureInfo.InvariantCulture, $"<li data-task=\"{H(item.TaskKey)}\" data-state=\"{State(item.Status)}\" title=\"{H(item.TaskKey)}\">{item.ItemIndex}</li>");
@@ -157,6 +160,11 @@ internal static class Pages
     }
 
     private const double MinBar = 0.2;
+
+    // Final items of a foreach step over all of them: from its item tasks, or (a running durable run) its parent's counts.
+    private static string ItemCount(TaskState? parent, List<TaskState> items) => items.Count == 0 && parent?.Items is { } n
+        ? string.Create(CultureInfo.InvariantCulture, $"{n - (parent.ItemsOpen ?? 0)}/{n}")
+        : string.Create(CultureInfo.InvariantCulture, $"{items.Count(t => t.IsFinal)}/{items.Count}");
 
     internal static string Gantt(IReadOnlyList<AttemptBar> attempts, RunState run, DateTimeOffset now)
     {

@@ -1,3 +1,4 @@
+using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
 using Trainyard.Core.Steps;
 using Trainyard.Execution;
@@ -28,6 +29,12 @@ public sealed class DurableActivities : IDurableActivities
 
     /// <summary>The runner.</summary>
     public AttemptRunner Runner => _runner;
+
+    /// <summary>
+    /// Sends a finished run's `notify:` alerts (the hosts pass their webhook sender): called by RunFinished with the run's
+    /// spec and final state when the pipeline has `notify:` entries. Its failures are logged by the host, never the run's.
+    /// </summary>
+    public Func<PipelineSpec, RunState, CancellationToken, Task>? OnRunFinished { get; init; }
 
     /// <inheritdoc />
     public async Task<AttemptReport> RunTaskAsync(RunTaskInput input, CancellationToken cancellationToken)
@@ -77,13 +84,24 @@ public sealed class DurableActivities : IDurableActivities
     public async Task RunFinishedAsync(RunFinishedInput input, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(input);
-        if (!_runner.RemoteExecutors.Any())
+        var release = _runner.RemoteExecutors.Any();
+        var notify = input.State is not null && OnRunFinished is not null;
+        if (!release && !notify)
         {
             return;
         }
 
         var text = await LoadPipelineAsync(input.PipelineHash, cancellationToken).ConfigureAwait(false);
         var spec = PipelineLoader.LoadOrThrow(text, input.PipelineHash, _catalog);
-        await _runner.ReleaseRemoteAsync(input.RunId, input.Status, spec, cancellationToken).ConfigureAwait(false);
+        if (notify)
+        {
+            // First: alerts go out even when releasing remote work fails (that failure is logged by the orchestrator).
+            await OnRunFinished!(spec, input.State!, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (release)
+        {
+            await _runner.ReleaseRemoteAsync(input.RunId, input.Status, spec, cancellationToken).ConfigureAwait(false);
+        }
     }
 }

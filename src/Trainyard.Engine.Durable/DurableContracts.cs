@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Trainyard.Core.Engine;
+using TaskStatus = Trainyard.Core.Engine.TaskStatus;
 
 namespace Trainyard.Engine.Durable;
 
@@ -193,8 +194,11 @@ public sealed record AttemptReport
     public bool Redelivered { get; init; }
 }
 
-/// <summary>Input of <see cref="DurableNames.RunFinished"/>.</summary>
-public sealed record RunFinishedInput(string RunId, string PipelineHash, RunStatus Status);
+/// <summary>
+/// Input of <see cref="DurableNames.RunFinished"/>; <paramref name="State"/> (the final state) only when the pipeline has
+/// `notify:` entries, for the alerts.
+/// </summary>
+public sealed record RunFinishedInput(string RunId, string PipelineHash, RunStatus Status, RunState? State = null);
 
 /// <summary>Input of <see cref="DurableNames.CancelAttempt"/>.</summary>
 public sealed record CancelAttemptInput(TaskWorkItem Work, string Reason);
@@ -214,12 +218,12 @@ public interface IDurableActivities
     /// <summary>The spec text of a pipeline version; throws when the version is unknown.</summary>
     Task<string> LoadPipelineAsync(string pipelineHash, CancellationToken cancellationToken);
 
-    /// <summary>Releases what a finished run held remotely; best effort, idempotent.</summary>
+    /// <summary>Sends a finished run's `notify:` alerts and releases what it held remotely; best effort, idempotent.</summary>
     Task RunFinishedAsync(RunFinishedInput input, CancellationToken cancellationToken);
 }
 
 /// <summary>
-/// The run's custom status (at most 16 KB): a progress summary for listings, `trainyard status` and the dashboard.
+/// The run's custom status (at most 16 KB of UTF-16 text, 8,192 characters): a progress summary for listings, `trainyard status` and the dashboard.
 /// </summary>
 public sealed record RunProgress
 {
@@ -255,4 +259,30 @@ public sealed record RunProgress
 
     /// <summary>Continue-as-new generation.</summary>
     public int Generation { get; init; }
+
+    /// <summary>
+    /// Each started step's state (step id -> state; a foreach step's items counted): what the dashboard draws the DAG's
+    /// live node states from. Empty when the steps' entries could exceed <see cref="MaxStepsChars"/> or the
+    /// whole status would not fit Durable's limit.
+    /// </summary>
+    public IReadOnlyDictionary<string, StepProgress> Steps { get; init; } = new Dictionary<string, StepProgress>();
+
+    /// <summary>The most characters the <see cref="Steps"/> entries may take (the whole status stays under 16 KB).</summary>
+    public const int MaxStepsChars = 3500;
+}
+
+/// <summary>A step's state in <see cref="RunProgress.Steps"/>: its task (a foreach step's parent task) in brief.</summary>
+public sealed record StepProgress
+{
+    /// <summary>The step's task status.</summary>
+    public required TaskStatus Status { get; init; }
+
+    /// <summary>A foreach step's item count.</summary>
+    public int? Items { get; init; }
+
+    /// <summary>A foreach step's items not final yet.</summary>
+    public int? ItemsOpen { get; init; }
+
+    /// <summary>The attempt, from the second on.</summary>
+    public int? Attempt { get; init; }
 }

@@ -10,15 +10,23 @@ namespace Trainyard.Engine.Durable;
 internal sealed class ProgressBuilder
 {
     public const int MaxListed = 20;
+
+    /// <summary>16 KB of UTF-16 text, less a margin: the most characters the serialized status may take.</summary>
+    public const int MaxChars = 8000;
     public const int MaxErrorChars = 300;
     private const int MaxRunErrorChars = 2000;
 
     private readonly RunPipelineInput _input;
     private readonly IReadOnlyList<(string StepId, IReadOnlyList<string> Events)> _waits;
+    private readonly IReadOnlyList<string> _steps;
 
     public ProgressBuilder(PipelineSpec spec, RunPipelineInput input)
     {
         _input = input;
+
+        // A step's entry takes its id plus at most ~70 characters; a pipeline whose entries could overflow the budget
+        // reports counts only (the dashboard then shows progress without node states until the run finishes).
+        _steps = spec.Steps.Sum(s => s.Id.Length + 70) <= RunProgress.MaxStepsChars ? [.. spec.Steps.Select(s => s.Id)] : [];
         _waits = [.. spec.Steps.Select(s => (s.Id, EventNames(s.When))).Where(w => w.Item2.Count > 0)];
     }
 
@@ -58,7 +66,7 @@ internal sealed class ProgressBuilder
             }
         }
 
-        return new RunProgress
+        var progress = new RunProgress
         {
             Pipeline = _input.PipelineName,
             Version = _input.PipelineHash,
@@ -71,7 +79,52 @@ internal sealed class ProgressBuilder
             Error = state.Error is null ? null : Truncate(state.Error, MaxRunErrorChars),
             Waiting = [.. waiting.Take(MaxListed)],
             Generation = generation,
+            Steps = StepsOf(state),
         };
+        return Fit(progress);
+    }
+
+    /// <summary>
+    /// Keeps the status within Durable's limit (16 KB of UTF-16 text: <see cref="MaxChars"/> characters): first without
+    /// the per-step states, then with shorter lists. A status over the limit would fail the orchestration in Azure.
+    /// </summary>
+    internal static RunProgress Fit(RunProgress progress)
+    {
+        if (Chars(progress) <= MaxChars)
+        {
+            return progress;
+        }
+
+        progress = progress with { Steps = new Dictionary<string, StepProgress>() };
+        if (Chars(progress) <= MaxChars)
+        {
+            return progress;
+        }
+
+        const int Few = 5, Short = 120;
+        return progress with
+        {
+            Running = [.. progress.Running.Take(Few)],
+            Failed = progress.Failed.Take(Few).ToDictionary(f => f.Key, f => Truncate(f.Value, Short), StringComparer.Ordinal),
+            Waiting = [.. progress.Waiting.Take(Few)],
+            Error = progress.Error is null ? null : Truncate(progress.Error, 1000),
+        };
+    }
+
+    private static int Chars(RunProgress progress) => JsonSerializer.Serialize(progress, EngineJson.Options).Length;
+
+    private SortedDictionary<string, StepProgress> StepsOf(RunState state)
+    {
+        var steps = new SortedDictionary<string, StepProgress>(StringComparer.Ordinal);
+        foreach (var id in _steps)
+        {
+            if (state.Tasks.TryGetValue(id, out var t))
+            {
+                steps[id] = new StepProgress { Status = t.Status, Items = t.Items, ItemsOpen = t.Items is null ? null : t.ItemsOpen ?? 0, Attempt = t.Attempt > 1 ? t.Attempt : null };
+            }
+        }
+
+        return steps;
     }
 
     // Names after "events." in a `when` expression: the external events a step waits for (approvals).

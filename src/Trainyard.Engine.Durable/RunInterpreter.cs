@@ -3,6 +3,7 @@ using Microsoft.DurableTask;
 using Microsoft.Extensions.Logging;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
+using Trainyard.Execution.Telemetry;
 using TaskStatus = Trainyard.Core.Engine.TaskStatus;
 
 namespace Trainyard.Engine.Durable;
@@ -166,7 +167,20 @@ internal sealed class RunInterpreter
             Error = ProgressBuilder.Truncate(error, ProgressBuilder.MaxErrorChars),
             Generation = _input.Continuation?.Generation ?? 0,
         });
+        RecordFinished(state);
         return new RunPipelineOutput { Status = RunStatus.Failed, Error = error, State = state };
+    }
+
+    /// <summary>
+    /// The run span and run metrics, as the embedded engine records them, from the final episode only: a replay of it
+    /// records nothing, so a run is recorded once (twice only if the worker dies between this and the episode's commit).
+    /// </summary>
+    private void RecordFinished(RunState state)
+    {
+        if (!_ctx.IsReplaying)
+        {
+            TrainyardTelemetry.RecordRunFinished(state);
+        }
     }
 
     // ---------------------------------------------------------------- events in
@@ -296,8 +310,8 @@ internal sealed class RunInterpreter
                 case CancelTask c:
                     Cancel(c);
                     break;
-                case NotifyRunFinished n when HoldsRemoteWork():
-                    _finished = _ctx.CallActivityAsync<bool>(DurableNames.RunFinished, new RunFinishedInput(RunId, _input.PipelineHash, n.Status));
+                case NotifyRunFinished n when HoldsRemoteWork() || Notifies():
+                    _finished = _ctx.CallActivityAsync<bool>(DurableNames.RunFinished, new RunFinishedInput(RunId, _input.PipelineHash, n.Status, Notifies() ? _state : null));
                     break;
             }
         }
@@ -310,6 +324,12 @@ internal sealed class RunInterpreter
     /// started with its spec text (the current starters) skips it otherwise; a run started with the hash only (the
     /// first release's starters, and their histories in flight) always calls it, so its history replays unchanged.
     /// </summary>
+    /// <summary>
+    /// Whether the pipeline has `notify:` entries: the RunFinished activity then gets the final state and sends the
+    /// alerts (a run that finishes calls it in its last episode, so histories of runs in flight replay unchanged).
+    /// </summary>
+    private bool Notifies() => _spec.Notify.Count > 0 || _spec.Steps.Any(s => s.Notify.Count > 0);
+
     private bool HoldsRemoteWork() => _input.SpecText is null || _spec.Steps.Any(s => s.EffectiveExecutor(_spec.Defaults) == ExecutorKind.Batch);
 
     private void Cancel(CancelTask c)
@@ -499,6 +519,7 @@ internal sealed class RunInterpreter
         }
 
         DurableLog.RunFinished(_ctx.CreateReplaySafeLogger<RunPipelineOrchestration>(), RunId, _state.Status.ToString());
+        RecordFinished(_state);
         return new RunPipelineOutput { Status = _state.Status, Error = _state.Error, State = _state };
     }
 

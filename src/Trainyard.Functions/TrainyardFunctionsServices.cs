@@ -19,6 +19,7 @@ using Trainyard.Execution.Contracts;
 using Trainyard.Execution.Data;
 using Trainyard.Execution.Registry;
 using Trainyard.Messaging.ServiceBus;
+using Trainyard.Notifications;
 using Trainyard.Service;
 using Trainyard.Steps.Ml;
 using Trainyard.Storage.Azure;
@@ -28,6 +29,9 @@ namespace Trainyard.Functions;
 /// <summary>The Function App's one DI extension: settings, identity-based clients, stores, activities and handlers.</summary>
 public static class TrainyardFunctionsServices
 {
+    /// <summary>How long the RunFinished activity waits for a run's `notify:` deliveries (retries included).</summary>
+    public static readonly TimeSpan WebhookDeliveryWait = TimeSpan.FromSeconds(60);
+
     /// <summary>
     /// Registers everything the functions use, from app settings read through <paramref name="setting"/>. Storage is
     /// Azurite (<c>UseDevelopmentStorage=true</c>) or an account reached with DefaultAzureCredential; nothing else.
@@ -109,8 +113,15 @@ public static class TrainyardFunctionsServices
                 WorkRoot = settings.WorkDir,
                 LoggerFactory = loggers,
             });
-            return new DurableActivities(runner, stores.Pipelines, steps.Catalog);
+            var webhooks = sp.GetRequiredService<WebhookSender>();
+            return new DurableActivities(runner, stores.Pipelines, steps.Catalog)
+            {
+                OnRunFinished = (spec, run, _) => WebhookNotifier.DeliverAsync(webhooks, spec, run, WebhookDeliveryWait),
+            };
         });
+
+        // `notify:` webhooks; a `secretFrom` names an app setting (a Key Vault reference in Azure).
+        services.AddSingleton(sp => new WebhookSender(new WebhookSenderOptions { Settings = settings.Lookup, LoggerFactory = sp.GetRequiredService<ILoggerFactory>() }));
         return services;
     }
 }

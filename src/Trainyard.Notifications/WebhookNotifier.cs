@@ -31,6 +31,27 @@ public sealed class WebhookNotifier(WebhookSender sender, Func<string, Cancellat
     }
 
     /// <summary>
+    /// The durable engine's run-finished hook: queues the alerts of <paramref name="run"/> and waits for their delivery
+    /// (each retried with backoff) at most <paramref name="wait"/>, so a host that may stop after the activity returns
+    /// (a Consumption instance, `trainyard run`) loses none. An activity that is run again sends them again, with the same
+    /// delivery ids. Never throws for a webhook's sake.
+    /// </summary>
+    public static async Task DeliverAsync(WebhookSender sender, PipelineSpec spec, RunState run, TimeSpan wait)
+    {
+        ArgumentNullException.ThrowIfNull(sender);
+        var queued = 0;
+        foreach (var alert in RunAlerts.ForFinishedRun(spec, run))
+        {
+            queued += sender.TryEnqueue(alert) ? 1 : 0;
+        }
+
+        if (queued > 0)
+        {
+            await sender.FlushAsync(wait).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
     /// Sends `run-stuck` for running runs past their entries' `stuckAfter`, once per run and entry: the mark is a
     /// create-only key (scope `notify`, key `stuck/{delivery id}`) in <paramref name="marks"/>, so several watchdogs send it once.
     /// </summary>

@@ -46,7 +46,7 @@ public sealed record WebhookSenderOptions
 /// HMAC-SHA256 of `{X-Trainyard-Timestamp}.{body}` under that secret. Network errors, timeouts, 408, 429 and 5xx are
 /// retried with exponential backoff; other answers end the delivery.
 /// </summary>
-public sealed partial class WebhookSender : IAsyncDisposable
+public sealed partial class WebhookSender : IAsyncDisposable, IDisposable
 {
     /// <summary>Header with the event name.</summary>
     public const string EventHeader = "X-Trainyard-Event";
@@ -67,6 +67,7 @@ public sealed partial class WebhookSender : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private int _pending;
+    private int _disposed;
 
     /// <summary>Creates a sender and starts its background loop.</summary>
     public WebhookSender(WebhookSenderOptions? options = null)
@@ -117,9 +118,37 @@ public sealed partial class WebhookSender : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _queue.Writer.TryComplete();
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _http.Dispose();
+        _stop.Dispose();
+    }
+
+    /// <summary>Stops at once (a container disposed synchronously): deliveries still queued are dropped.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _queue.Writer.TryComplete();
+        _stop.Cancel();
+        try
+        {
+            _loop.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+            // the loop's end is logged by the loop
+        }
+
         _http.Dispose();
         _stop.Dispose();
     }

@@ -123,44 +123,28 @@ public sealed class ObservabilityCliTests : IDisposable
         Assert.True(exit.ExitCode == 0, exit.ToString());
     }
 
-    [Fact]
-    public async Task Run_WithNotify_DeliversTheSignedWebhookBeforeItExits()
+    [Theory]
+    [InlineData("embedded")]
+    [InlineData("durable")] // sent by the RunFinished activity, as in the Function App
+    public async Task Run_WithNotify_DeliversTheSignedWebhookBeforeItExits(string engine)
     {
-        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        using var listener = new System.Net.HttpListener();
-        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-        listener.Start();
-        var received = Task.Run(async () =>
-        {
-            var context = await listener.GetContextAsync();
-            using var reader = new StreamReader(context.Request.InputStream);
-            var body = await reader.ReadToEndAsync();
-            var signature = context.Request.Headers["X-Trainyard-Signature"];
-            var timestamp = context.Request.Headers["X-Trainyard-Timestamp"];
-            context.Response.StatusCode = 200;
-            context.Response.Close();
-            return (body, signature, timestamp);
-        });
+        await using var hook = new Trainyard.Testing.WebhookReceiver();
         var file = _cli.WriteFile("alerting.yaml", $$"""
             name: alerting
             notify:
-              - url: http://127.0.0.1:{{port}}/hook
+              - url: {{hook.Url}}
                 secretFrom: TY_TEST_WEBHOOK_SECRET
             steps:
               - id: boom
                 uses: fail
             """);
 
-        var result = await _cli.RunAsync(["run", file], Limit, new Dictionary<string, string> { ["TY_TEST_WEBHOOK_SECRET"] = "cli-secret" });
+        var result = await _cli.RunAsync(["run", file, "--engine", engine], Limit, new Dictionary<string, string> { ["TY_TEST_WEBHOOK_SECRET"] = "cli-secret" });
 
         Assert.True(result.ExitCode == 1, result.ToString());
-        Assert.True(received.IsCompleted, "the webhook was not delivered before the command exited");
-        var (body, signature, timestamp) = await received;
-        Assert.Contains("\"event\":\"run-failed\"", body, StringComparison.Ordinal);
-        Assert.Equal(Trainyard.Notifications.WebhookSender.Sign("cli-secret", timestamp!, body), signature);
+        var delivered = Assert.Single(hook.Snapshot()); // delivered before the command exited
+        Assert.Contains("\"event\":\"run-failed\"", delivered.Body, StringComparison.Ordinal);
+        Assert.Equal(Trainyard.Notifications.WebhookSender.Sign("cli-secret", delivered.Headers["X-Trainyard-Timestamp"], delivered.Body), delivered.Headers["X-Trainyard-Signature"]);
     }
 
     private static async Task<string> WaitForLineAsync(CliChild child, string pattern, string group = "url")

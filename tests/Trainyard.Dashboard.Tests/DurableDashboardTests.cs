@@ -64,6 +64,50 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
     }
 
     [AzuriteFact]
+    public async Task ARunningDurableRun_ChangesItsNodeStatesLive_AndTakesItsTimelineWhenFinished_WithoutAReload()
+    {
+        const string Live = """
+            name: durable-live
+            steps:
+              - id: a
+                uses: echo
+              - id: b
+                uses: sleep
+                needs: [a]
+                with: { duration: 4s }
+              - id: each
+                uses: echo
+                needs: [b]
+                foreach: { items: [1, 2, 3] }
+              - id: c
+                uses: echo
+                needs: [each]
+            """;
+        await using var env = await DurableEnv.StartAsync(azurite, output, NewBlobs());
+        var runId = await env.StartAsync(Live, "durable-live-1");
+
+        var page = await env.PageAsync($"/runs/{runId}");
+        await page.EvaluateAsync("() => { window.__sameDocument = true; }");
+        await page.WaitForSelectorAsync("[data-step='b'][data-state='running']");
+        Assert.Equal("succeeded", await page.GetAttributeAsync("[data-step='a']", "data-state"));
+        Assert.Equal("pending", await page.GetAttributeAsync("[data-step='c']", "data-state"));
+        await DashboardHarness.ShotAsync(page, "durable-live-running");
+        await page.WaitForSelectorAsync("[data-step='c'][data-state='succeeded']");
+        await page.WaitForSelectorAsync("#run-status.s-succeeded");
+        Assert.Matches(@"^(\d+m\d\ds|([4-9]|[1-5]\d)\.\ds)$", await page.TextContentAsync("#run-duration")); // b alone sleeps 4 s
+
+        // The final state brings the foreach items and the attempts' timeline into the same document.
+        await page.WaitForSelectorAsync("#timeline #gantt .bar-row >> nth=5");
+        Assert.Equal(3, await page.Locator("[data-step='each'] li[data-task]").CountAsync());
+        Assert.Equal("3/3", await page.Locator("[data-step='each'] span.items").TextContentAsync());
+        await page.ClickAsync("[data-step='c']");
+        await page.WaitForSelectorAsync("#task-panel:not([hidden]) h3");
+        await DashboardHarness.ShotAsync(page, "durable-live-succeeded");
+        Assert.True(await page.EvaluateAsync<bool>("() => window.__sameDocument === true"), "the page was reloaded");
+        Assert.Empty(env.ScriptErrors);
+    }
+
+    [AzuriteFact]
     public async Task PageLoad_OfADurableRunWithAThousandTasks_IsMeasured()
     {
         var items = string.Join(", ", Enumerable.Range(1, 1000));
@@ -141,13 +185,19 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
             return env;
         }
 
-        public async Task<string> RunAsync(string yaml, string runId, TimeSpan? bound = null)
+        public async Task<string> StartAsync(string yaml, string runId)
         {
             var loaded = PipelineLoader.LoadOrThrow(yaml, "pipeline.yaml");
             var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(yaml)));
             await _stores.Pipelines.SavePipelineAsync(new PipelineVersion(loaded.Name, hash, yaml, DateTimeOffset.UtcNow), CancellationToken.None);
             var runs = new DurableRunControl(_host.Client, NullLogger<DurableRunControl>.Instance);
             await runs.StartAsync(new RunPipelineInput { RunId = runId, PipelineName = loaded.Name, PipelineHash = hash, Trigger = new TriggerInfo("manual") }, CancellationToken.None);
+            return runId;
+        }
+
+        public async Task<string> RunAsync(string yaml, string runId, TimeSpan? bound = null)
+        {
+            await StartAsync(yaml, runId);
             using var cts = new CancellationTokenSource(bound ?? TimeSpan.FromMinutes(3));
             var done = await _host.Client.WaitForInstanceCompletionAsync(runId, getInputsAndOutputs: true, cts.Token);
             Assert.True(done.RuntimeStatus == Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Completed, done.SerializedOutput ?? done.FailureDetails?.ErrorMessage);

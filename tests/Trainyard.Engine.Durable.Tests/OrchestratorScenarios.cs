@@ -31,6 +31,30 @@ public abstract class OrchestratorScenarios
     }
 
     [Fact]
+    public async Task AChain_RecordsOneRunSpan_InItsRunsTrace_HoweverOftenItsOrchestrationReplays()
+    {
+        var spans = new System.Collections.Concurrent.ConcurrentBag<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name == Trainyard.Execution.Telemetry.TrainyardTelemetry.Name,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Add,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        await using var h = await StartAsync();
+
+        var runId = await h.StartAsync(Pipelines.Chain(6));
+        var (_, output) = await h.WaitAsync(runId);
+
+        Assert.True(output.Status == RunStatus.Succeeded, output.Error);
+        var run = Assert.Single(spans, a => a.OperationName == "run chain" && (a.GetTagItem(Trainyard.Execution.Telemetry.TrainyardTelemetry.Tags.Run) as string) == runId);
+        Assert.Equal(Trainyard.Execution.Telemetry.TrainyardTelemetry.TraceIdOf(runId), run.TraceId);
+        Assert.Equal("succeeded", run.GetTagItem(Trainyard.Execution.Telemetry.TrainyardTelemetry.Tags.Outcome));
+        Assert.Equal(6, run.GetTagItem("trainyard.tasks"));
+        Assert.Equal(6, spans.Count(a => a.OperationName.StartsWith("attempt ", StringComparison.Ordinal) && run.TraceId == a.TraceId));
+    }
+
+    [Fact]
     public async Task FanOut_HonoursMaxParallel()
     {
         await using var h = await StartAsync();
@@ -139,8 +163,13 @@ public abstract class OrchestratorScenarios
     {
         await using var h = await StartAsync();
         var runId = await h.StartAsync(Pipelines.LongSleep);
-        await h.WaitForProgressAsync(runId, p => p.Running.Contains("slow"));
+        var live = await h.WaitForProgressAsync(runId, p => p.Running.Contains("slow"));
         await WaitUntilAsync(() => h.Activities.Executions.Any(e => e.TaskKey == "slow"));
+
+        // The per-step states the dashboard draws live nodes from: what ran, what runs, nothing for what has not started.
+        Assert.Equal(TaskStatus.Succeeded, live.Steps["first"].Status);
+        Assert.True(live.Steps["slow"].Status is TaskStatus.Dispatched or TaskStatus.Running, live.Steps["slow"].Status.ToString());
+        Assert.True(!live.Steps.TryGetValue("after", out var after) || after.Status == TaskStatus.Pending);
 
         await h.Client.RaiseEventAsync(runId, DurableNames.SignalEvent, new RunSignal { Kind = RunSignal.Cancel, EventId = "cancel-1", Reason = "test" });
         var (metadata, output) = await h.WaitAsync(runId, TimeSpan.FromSeconds(40));

@@ -87,6 +87,31 @@ public sealed class AppSettingsTests
         Assert.Contains(AppSettings.BatchEndpoint, without.Runner.Options.MissingExecutorHints[Trainyard.Core.Spec.ExecutorKind.Batch], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task RunFinished_SendsTheRunsNotifyWebhook_SignedWithTheSecretFromAnAppSetting()
+    {
+        await using var hook = new Trainyard.Testing.WebhookReceiver();
+        using var provider = Provider(("TY_HOOK_SECRET", "app-secret"));
+        var activities = (DurableActivities)provider.GetRequiredService<IDurableActivities>();
+        var spec = Trainyard.Core.Spec.PipelineLoader.LoadOrThrow($$"""
+            name: hooked
+            notify:
+              - url: {{hook.Url}}
+                secretFrom: TY_HOOK_SECRET
+            steps:
+              - id: boom
+                uses: fail
+            """, "hooked.yaml");
+        var run = new Trainyard.Core.Engine.RunState { RunId = "hooked-1", PipelineName = "hooked", PipelineHash = "h", Status = Trainyard.Core.Engine.RunStatus.Failed, Error = "boom failed" };
+
+        await activities.OnRunFinished!(spec, run, CancellationToken.None);
+
+        var delivered = Assert.Single(hook.Snapshot()); // delivered before the hook returned
+        Assert.Contains("\"event\":\"run-failed\"", delivered.Body, StringComparison.Ordinal);
+        Assert.Contains("hooked-1", delivered.Body, StringComparison.Ordinal);
+        Assert.Equal(Trainyard.Notifications.WebhookSender.Sign("app-secret", delivered.Headers["X-Trainyard-Timestamp"], delivered.Body), delivered.Headers["X-Trainyard-Signature"]);
+    }
+
     /// <summary>The app's services on Azurite with the given settings on top.</summary>
     private static ServiceProvider Provider(params (string Name, string Value)[] values)
     {

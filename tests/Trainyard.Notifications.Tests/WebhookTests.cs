@@ -6,6 +6,7 @@ using Trainyard.Core.Spec;
 using Trainyard.Execution.Builtins;
 using Trainyard.Runtime;
 using Trainyard.Runtime.InMemory;
+using Trainyard.Testing;
 using static Trainyard.Testing.TestPipelines;
 using TaskStatus = Trainyard.Core.Engine.TaskStatus;
 

@@ -2,16 +2,16 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
 
-namespace Trainyard.Notifications.Tests;
+namespace Trainyard.Testing;
 
 /// <summary>One request the receiver got.</summary>
-internal sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body);
+public sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body);
 
 /// <summary>
 /// A real HTTP receiver on 127.0.0.1 (HttpListener): answers each request with the next status of <see cref="Answers"/>
 /// (200 when none is left) or never answers while <see cref="Hang"/> is set, and records what it got.
 /// </summary>
-internal sealed class WebhookReceiver : IAsyncDisposable
+public sealed class WebhookReceiver : IAsyncDisposable
 {
     private readonly HttpListener _listener = new();
     private readonly Channel<ReceivedRequest> _received = Channel.CreateUnbounded<ReceivedRequest>();
@@ -41,6 +41,15 @@ internal sealed class WebhookReceiver : IAsyncDisposable
     public volatile bool Hang;
 
     public List<ReceivedRequest> All { get; } = [];
+
+    /// <summary>The requests answered or being answered so far (a delivery the sender saw answered is among them).</summary>
+    public IReadOnlyList<ReceivedRequest> Snapshot()
+    {
+        lock (All)
+        {
+            return [.. All];
+        }
+    }
 
     /// <summary>The next request, or a TimeoutException after <paramref name="timeout"/>.</summary>
     public async Task<ReceivedRequest> NextAsync(TimeSpan timeout)
