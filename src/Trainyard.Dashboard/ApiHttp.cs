@@ -5,9 +5,9 @@ using Trainyard.Service;
 namespace Trainyard.Dashboard;
 
 /// <summary>
-/// Between an ASP.NET Core request and the host-neutral <see cref="ApiRequest"/> of the HTTP API, for the local hosts
-/// that serve it (`trainyard ui` and `trainyard serve`): the body is read no further than
-/// <see cref="ApiHandler.MaxBodyBytes"/> whether or not it declares its length (a chunked body included).
+/// Between an ASP.NET Core request and the host-neutral <see cref="ApiRequest"/> of the HTTP API, for every host that
+/// serves it (the Function App's HTTP functions and its dashboard, `trainyard ui`, `trainyard serve`): the body is read
+/// no further than <see cref="ApiHandler.MaxBodyBytes"/> whether or not it declares its length (a chunked body included).
 /// </summary>
 public static class ApiHttp
 {
@@ -15,9 +15,18 @@ public static class ApiHttp
     public const string RoutePrefix = "/api";
 
     /// <summary>Reads a request under <see cref="RoutePrefix"/>; null when its body is over <see cref="ApiHandler.MaxBodyBytes"/>.</summary>
-    public static async Task<ApiRequest?> ReadAsync(HttpRequest request)
+    public static Task<ApiRequest?> ReadAsync(HttpRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var path = request.Path.ToUriComponent();
+        return ReadAsync(request, path.StartsWith(RoutePrefix, StringComparison.OrdinalIgnoreCase) ? path[RoutePrefix.Length..] : path);
+    }
+
+    /// <summary>Reads a request whose API path (below the route prefix, still escaped) is <paramref name="apiPath"/>; null when its body is too large.</summary>
+    public static async Task<ApiRequest?> ReadAsync(HttpRequest request, string apiPath)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(apiPath);
         if (request.ContentLength > ApiHandler.MaxBodyBytes)
         {
             return null;
@@ -37,11 +46,9 @@ public static class ApiHttp
         }
 
         // Still escaped: ApiHandler unescapes each segment once.
-        var path = request.Path.ToUriComponent();
-        path = path.StartsWith(RoutePrefix, StringComparison.OrdinalIgnoreCase) ? path[RoutePrefix.Length..] : path;
         return new ApiRequest(
             request.Method.ToUpperInvariant(),
-            path.Trim('/'),
+            apiPath.Trim('/'),
             request.Query.ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.OrdinalIgnoreCase),
             request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
             Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));

@@ -119,9 +119,7 @@ public sealed class DashboardServer : IAsyncDisposable
         var site = new DashboardSite(catalog, options.Durable, options.Time);
         app.Use(async (context, next) =>
         {
-            context.Response.Headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
-            context.Response.Headers["X-Content-Type-Options"] = "nosniff";
-            context.Response.Headers["Referrer-Policy"] = "no-referrer";
+            DashboardSite.SecurityHeaders(context); // on refusals too
             if (access.Check(context) is { } refused)
             {
                 if (refused.Status == StatusCodes.Status303SeeOther)
@@ -138,37 +136,8 @@ public sealed class DashboardServer : IAsyncDisposable
 
             await next(context);
         });
-        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainyard.Dashboard");
-        app.Use(async (context, next) =>
-        {
-            try
-            {
-                await next(context);
-            }
-            catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
-            {
-                // A store that cannot be read (or a bug) is logged for the operator and answered without a stack trace.
-                log.LogError(e, "{Method} {Path} failed", context.Request.Method, context.Request.Path.Value);
-                if (context.Response.HasStarted)
-                {
-                    throw;
-                }
-
-                context.Response.Clear();
-                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
-                var message = $"the dashboard could not answer: {e.GetType().Name}: {e.Message} (details in the host log)";
-                if (context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
-                {
-                    await WriteJsonAsync(context, new JsonObject { ["code"] = "internal", ["message"] = message, ["field"] = null });
-                }
-                else
-                {
-                    context.Response.ContentType = "text/html; charset=utf-8";
-                    await context.Response.WriteAsync(Pages.Error(500, message));
-                }
-            }
-        });
-        site.Map(app);
+        var handler = new DashboardHandler(site, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainyard.Dashboard"));
+        app.Run(context => handler.HandleAsync(context, context.Request.Path.ToUriComponent()));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         server.Port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
         if (catalog is not null && options.StuckSweep is { } sweep && options.StuckSweepEvery is { } every)
@@ -243,9 +212,11 @@ internal sealed class DashboardSite
     private readonly IArtifactStore _artifacts;
     private readonly ApiHandler _api;
     private readonly ConcurrentDictionary<string, PipelineSpec?> _specs = new(StringComparer.Ordinal);
+    private readonly string _base;
 
-    public DashboardSite(RunCatalog? catalog, DurableDashboardSource? durable, TimeProvider time)
+    public DashboardSite(RunCatalog? catalog, DurableDashboardSource? durable, TimeProvider time, string basePath = "/")
     {
+        _base = basePath;
         _catalog = catalog;
         _engine = catalog?.Engine;
         this.time = time;
@@ -262,34 +233,106 @@ internal sealed class DashboardSite
         _api = new(new PipelineRegistry(_pipelines, _values), _runs, time);
     }
 
-    public void Map(WebApplication app)
+    /// <summary>
+    /// Answers one request; <paramref name="escapedPath"/> is its path below the dashboard's root, still escaped
+    /// (`/runs/a%2Fb`): each segment is unescaped once here, the API's by <see cref="ApiHandler"/>.
+    /// </summary>
+    public async Task HandleAsync(HttpContext c, string escapedPath)
     {
-        app.MapGet("/", async (HttpContext c) => await Html(c, await RunsPageAsync(c, partial: false)));
-        app.MapGet("/runs-rows", async (HttpContext c) => await Html(c, await RunsPageAsync(c, partial: true)));
-        app.MapGet("/runs/{id}", async (string id, HttpContext c) => await RunPageAsync(c, id));
-        app.MapGet("/runs/{id}/tasks/{key}", async (string id, string key, HttpContext c) => await TaskPanelAsync(c, id, key));
-        app.MapGet("/pipelines", async (HttpContext c) => await Html(c, await PipelinesPageAsync(c.RequestAborted)));
-        app.MapGet("/pipelines/{name}", async (string name, HttpContext c) => await Html(c, await PipelinePageAsync(name, c.RequestAborted)));
-        app.MapGet("/models", async (HttpContext c) => await Html(c, await ModelsPageAsync(c.RequestAborted)));
-        app.MapGet("/static/{file}", (string file, HttpContext c) => Static(c, file));
-        app.MapGet("/favicon.ico", (HttpContext c) => { c.Response.StatusCode = StatusCodes.Status204NoContent; return Task.CompletedTask; });
+        var trimmed = escapedPath.Trim('/');
+        string[] parts = trimmed.Length == 0 ? [] : trimmed.Split('/');
+        var read = HttpMethods.IsGet(c.Request.Method) || HttpMethods.IsHead(c.Request.Method);
+        if (parts is ["api", .. var api])
+        {
+            switch (api)
+            {
+                case ["runs", var id, "timeline"] when read:
+                    await ApiAsync(c, async ct =>
+                    {
+                        var runId = Uri.UnescapeDataString(id);
+                        var run = await RunAsync(runId, ct) ?? throw new DashboardApiException(404, "unknown_run", $"no run with id '{runId}'; list runs with GET /api/runs", "runId");
+                        return (200, new JsonObject { ["runId"] = runId, ["attempts"] = JsonSerializer.SerializeToNode(await AttemptsAsync(run, ct), EngineJson.Options) });
+                    });
+                    return;
+                case ["pipelines", var name, "health"] when read:
+                    await ApiAsync(c, async ct =>
+                        (200, JsonSerializer.SerializeToNode(await HealthAsync(Uri.UnescapeDataString(name), time.GetUtcNow().AddDays(-30), ct), EngineJson.Options)));
+                    return;
+                default:
+                    // The Function App's HTTP API (Trainyard.Service.ApiHandler) over this store: same routes, same shapes.
+                    await ServiceApiAsync(c, string.Join('/', api));
+                    return;
+            }
+        }
 
-        // The Function App's HTTP API (Trainyard.Service.ApiHandler) over this store: same routes, same shapes.
-        app.Map("/api/{**path}", ServiceApiAsync);
-        app.MapGet("/api/runs/{id}/timeline", async (string id, HttpContext c) => await ApiAsync(c, async ct =>
+        if (!read)
         {
-            var run = await RunAsync(id, ct) ?? throw new DashboardApiException(404, "unknown_run", $"no run with id '{id}'; list runs with GET /api/runs", "runId");
-            return (200, new JsonObject { ["runId"] = id, ["attempts"] = JsonSerializer.SerializeToNode(await AttemptsAsync(run, ct), EngineJson.Options) });
-        }));
-        app.MapGet("/api/pipelines/{name}/health", async (string name, HttpContext c) => await ApiAsync(c, async ct =>
-            (200, JsonSerializer.SerializeToNode(await HealthAsync(name, time.GetUtcNow().AddDays(-30), ct), EngineJson.Options))));
-        app.MapFallback((HttpContext c) =>
+            c.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            await Html(c, Pages.Error(405, $"{c.Request.Method} is not supported on pages; actions go through the JSON API under api/."));
+            return;
+        }
+
+        string U(string segment) => Uri.UnescapeDataString(segment);
+        switch (parts)
         {
-            c.Response.StatusCode = 404;
-            return c.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal)
-                ? DashboardServer.WriteJsonAsync(c, Error("not_found", $"no API route {c.Request.Path}; see docs/observability.md", "path"))
-                : c.Response.WriteAsync(Pages.Error(404, "No such page."));
-        });
+            case []:
+                await Html(c, await RunsPageAsync(c, partial: false));
+                break;
+            case ["runs-rows"]:
+                await Html(c, await RunsPageAsync(c, partial: true));
+                break;
+            case ["runs", var id]:
+                await RunPageAsync(c, U(id));
+                break;
+            case ["runs", var id, "tasks", var key]:
+                await TaskPanelAsync(c, U(id), U(key));
+                break;
+            case ["pipelines"]:
+                await Html(c, await PipelinesPageAsync(c.RequestAborted));
+                break;
+            case ["pipelines", var name]:
+                await Html(c, await PipelinePageAsync(U(name), c.RequestAborted));
+                break;
+            case ["models"]:
+                await Html(c, await ModelsPageAsync(c.RequestAborted));
+                break;
+            case ["static", var file]:
+                await Static(c, U(file));
+                break;
+            case ["favicon.ico"]:
+                c.Response.StatusCode = StatusCodes.Status204NoContent;
+                break;
+            default:
+                c.Response.StatusCode = 404;
+                await Html(c, Pages.Error(404, "No such page."));
+                break;
+        }
+    }
+
+    /// <summary>Headers every answer carries: a strict content security policy, no sniffing, no referrer.</summary>
+    public static void SecurityHeaders(HttpContext context)
+    {
+        context.Response.Headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+        context.Response.Headers["X-Content-Type-Options"] = "nosniff";
+        context.Response.Headers["Referrer-Policy"] = "no-referrer";
+    }
+
+    /// <summary>A request that failed (a store that cannot be read, or a bug): logged, and answered without a stack trace.</summary>
+    public static async Task FailedAsync(HttpContext context, string escapedPath, Exception e, ILogger log)
+    {
+        log.LogError(e, "{Method} {Path} failed", context.Request.Method, context.Request.Path.Value);
+        context.Response.Clear();
+        context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+        var message = $"the dashboard could not answer: {e.GetType().Name}: {e.Message} (details in the host log)";
+        if (escapedPath.TrimStart('/').StartsWith("api/", StringComparison.Ordinal))
+        {
+            await DashboardServer.WriteJsonAsync(context, new JsonObject { ["code"] = "internal", ["message"] = message, ["field"] = null });
+        }
+        else
+        {
+            context.Response.ContentType = "text/html; charset=utf-8";
+            await context.Response.WriteAsync(Pages.Error(500, message));
+        }
     }
 
     private async Task<string> RunsPageAsync(HttpContext c, bool partial)
@@ -526,9 +569,9 @@ internal sealed class DashboardSite
         return PipelineStats.Compute(pipeline, states, h => _specs.GetValueOrDefault(h), since);
     }
 
-    private async Task ServiceApiAsync(HttpContext c)
+    private async Task ServiceApiAsync(HttpContext c, string apiPath)
     {
-        if (await ApiHttp.ReadAsync(c.Request) is not { } request)
+        if (await ApiHttp.ReadAsync(c.Request, apiPath) is not { } request)
         {
             c.Response.StatusCode = 413;
             await DashboardServer.WriteJsonAsync(c, ApiResponse.BodyTooLarge().Body);
@@ -563,9 +606,15 @@ internal sealed class DashboardSite
 
     private static JsonObject Error(string code, string message, string? field) => new() { ["code"] = code, ["message"] = message, ["field"] = field };
 
-    private static Task Html(HttpContext c, string html)
+    private Task Html(HttpContext c, string html)
     {
         c.Response.ContentType = "text/html; charset=utf-8";
+        if (_base != "/")
+        {
+            // Pages link relative to <base href>: the dashboard's root where this host serves it.
+            html = html.Replace("<base href=\"/\">", $"<base href=\"{System.Net.WebUtility.HtmlEncode(_base)}\">", StringComparison.Ordinal);
+        }
+
         return c.Response.WriteAsync(html, c.RequestAborted);
     }
 
@@ -593,4 +642,47 @@ internal sealed class DashboardApiException(int status, string code, string mess
     public string Code { get; } = code;
 
     public string? Field { get; } = field;
+}
+
+/// <summary>
+/// The dashboard inside another host (the Function App's `Dashboard` function): pages, static files and the JSON API
+/// of a Durable task hub below a base path, answered on the host's own <see cref="HttpContext"/>. The host checks
+/// access first; this adds the security headers and answers failures without a stack trace.
+/// </summary>
+public sealed class DashboardHandler
+{
+    private readonly DashboardSite _site;
+    private readonly ILogger _log;
+
+    /// <summary>The dashboard of <paramref name="source"/> served below <paramref name="basePath"/> (ends with '/').</summary>
+    public DashboardHandler(DurableDashboardSource source, string basePath, ILogger log, TimeProvider? time = null)
+        : this(new DashboardSite(null, source ?? throw new ArgumentNullException(nameof(source)), time ?? TimeProvider.System, basePath), log)
+    {
+        if (!basePath.StartsWith('/') || !basePath.EndsWith('/'))
+        {
+            throw new ArgumentException($"the base path must start and end with '/' (got '{basePath}')", nameof(basePath));
+        }
+    }
+
+    internal DashboardHandler(DashboardSite site, ILogger log)
+    {
+        _site = site;
+        _log = log;
+    }
+
+    /// <summary>Answers a request whose path below the base path, still escaped, is <paramref name="escapedPath"/>.</summary>
+    public async Task HandleAsync(HttpContext context, string escapedPath)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(escapedPath);
+        DashboardSite.SecurityHeaders(context);
+        try
+        {
+            await _site.HandleAsync(context, escapedPath).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+        {
+            await DashboardSite.FailedAsync(context, escapedPath, e, _log).ConfigureAwait(false);
+        }
+    }
 }

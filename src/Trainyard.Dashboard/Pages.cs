@@ -11,7 +11,8 @@ namespace Trainyard.Dashboard;
 
 /// <summary>
 /// Server-rendered HTML of the dashboard. Everything that comes from outside (ids, messages, outputs, logs) goes
-/// through <see cref="H"/>; the only script is /static/app.js, which reads data- attributes.
+/// through <see cref="H"/>; the only script is static/app.js, which reads data- attributes. Links are relative to the
+/// page's `&lt;base href&gt;`: the dashboard's root (`/` under `trainyard ui`, `/api/ui/` in the Function App).
 /// </summary>
 internal static class Pages
 {
@@ -35,13 +36,13 @@ internal static class Pages
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>{{H(title)}} · Trainyard</title>
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        <link rel="stylesheet" href="/static/app.css"></head>
+        <base href="/"><link rel="stylesheet" href="static/app.css"></head>
         <body><nav class="top"><b>Trainyard</b>
-        <a href="/" class="{{(nav == "runs" ? "on" : "")}}">Runs</a>
-        <a href="/pipelines" class="{{(nav == "pipelines" ? "on" : "")}}">Pipelines</a>
-        <a href="/models" class="{{(nav == "models" ? "on" : "")}}">Models</a></nav>
+        <a href="./" class="{{(nav == "runs" ? "on" : "")}}">Runs</a>
+        <a href="pipelines" class="{{(nav == "pipelines" ? "on" : "")}}">Pipelines</a>
+        <a href="models" class="{{(nav == "models" ? "on" : "")}}">Models</a></nav>
         <main>{{body}}</main>
-        <script src="/static/app.js"></script></body></html>
+        <script src="static/app.js"></script></body></html>
         """;
 
     // ---- runs list --------------------------------------------------------------------------------------------------
@@ -49,7 +50,7 @@ internal static class Pages
     public static string Runs(IReadOnlyList<RunSummary> runs, IReadOnlyList<string> pipelines, string? pipeline, string? status, DateTimeOffset now)
     {
         var sb = new StringBuilder();
-        sb.Append("<h1>Runs</h1><form class=\"filters\" method=\"get\" action=\"/\"><label>Pipeline <select name=\"pipeline\" id=\"filter-pipeline\"><option value=\"\">all</option>");
+        sb.Append("<h1>Runs</h1><form class=\"filters\" method=\"get\" action=\"./\"><label>Pipeline <select name=\"pipeline\" id=\"filter-pipeline\"><option value=\"\">all</option>");
         foreach (var p in pipelines)
         {
             sb.Append(CultureInfo.InvariantCulture, $"<option{(p == pipeline ? " selected" : "")}>{H(p)}</option>");
@@ -63,7 +64,7 @@ internal static class Pages
 
         var query = $"pipeline={Uri.EscapeDataString(pipeline ?? "")}&status={Uri.EscapeDataString(status ?? "")}";
         sb.Append("</select></label> <button type=\"submit\">Filter</button></form>");
-        sb.Append(CultureInfo.InvariantCulture, $"<table class=\"runs\" id=\"runs\" data-live=\"/runs-rows?{H(query)}\"><thead><tr><th>Run</th><th>Pipeline</th><th>Version</th><th>Status</th><th>Trigger</th><th>Started</th><th>Duration</th></tr></thead><tbody>");
+        sb.Append(CultureInfo.InvariantCulture, $"<table class=\"runs\" id=\"runs\" data-live=\"runs-rows?{H(query)}\"><thead><tr><th>Run</th><th>Pipeline</th><th>Version</th><th>Status</th><th>Trigger</th><th>Started</th><th>Duration</th></tr></thead><tbody>");
         sb.Append(RunRows(runs, now));
         sb.Append("</tbody></table>");
         return Layout("Runs", sb.ToString());
@@ -80,8 +81,8 @@ internal static class Pages
         foreach (var r in runs)
         {
             var status = r.Status.ToLowerInvariant();
-            sb.Append(CultureInfo.InvariantCulture, $"<tr data-run=\"{H(r.RunId)}\" data-status=\"{H(status)}\"><td><a href=\"/runs/{H(Uri.EscapeDataString(r.RunId))}\">{H(r.RunId)}</a></td>")
-              .Append(CultureInfo.InvariantCulture, $"<td><a href=\"/pipelines/{H(Uri.EscapeDataString(r.PipelineName))}\">{H(r.PipelineName)}</a></td><td><code>{H(Short(r.PipelineHash))}</code></td>")
+            sb.Append(CultureInfo.InvariantCulture, $"<tr data-run=\"{H(r.RunId)}\" data-status=\"{H(status)}\"><td><a href=\"runs/{H(Uri.EscapeDataString(r.RunId))}\">{H(r.RunId)}</a></td>")
+              .Append(CultureInfo.InvariantCulture, $"<td><a href=\"pipelines/{H(Uri.EscapeDataString(r.PipelineName))}\">{H(r.PipelineName)}</a></td><td><code>{H(Short(r.PipelineHash))}</code></td>")
               .Append(CultureInfo.InvariantCulture, $"<td><span class=\"status s-{H(status)}\">{H(status)}</span></td><td>{H(r.TriggerKind ?? "manual")}</td>")
               .Append(CultureInfo.InvariantCulture, $"<td>{Time(r.CreatedAt)}</td><td>{Dur((r.FinishedAt ?? now) - r.CreatedAt)}</td></tr>");
         }
@@ -98,15 +99,15 @@ internal static class Pages
         var sb = new StringBuilder();
         var id = H(run.RunId);
         var url = H(Uri.EscapeDataString(run.RunId));
-        sb.Append(CultureInfo.InvariantCulture, $"<div id=\"run\" data-run=\"{id}\" data-status=\"{status}\" data-api=\"/api/runs/{url}\"{(live ? " data-source=\"progress\"" : "")}>");
+        sb.Append(CultureInfo.InvariantCulture, $"<div id=\"run\" data-run=\"{id}\" data-status=\"{status}\" data-api=\"api/runs/{url}\"{(live ? " data-source=\"progress\"" : "")}>");
         sb.Append(CultureInfo.InvariantCulture, $"<h1>Run <code>{id}</code> <span class=\"status s-{status}\" id=\"run-status\">{status}</span></h1>");
-        sb.Append(CultureInfo.InvariantCulture, $"<p class=\"meta\">pipeline <a href=\"/pipelines/{H(Uri.EscapeDataString(run.PipelineName))}\">{H(run.PipelineName)}</a> · version <code>{H(Short(run.PipelineHash))}</code> · trigger {H(run.Trigger.Kind)}{(run.Trigger.TriggerId is { } t ? " " + H(t) : "")}")
-          .Append(CultureInfo.InvariantCulture, $" · started {Time(run.CreatedAt)} · <span id=\"run-duration\">{Dur((run.FinishedAt ?? now) - run.CreatedAt)}</span>{(run.RetryOf is { } ro ? $" · retry of <a href=\"/runs/{H(Uri.EscapeDataString(ro))}\">{H(ro)}</a>" : "")}</p>");
+        sb.Append(CultureInfo.InvariantCulture, $"<p class=\"meta\">pipeline <a href=\"pipelines/{H(Uri.EscapeDataString(run.PipelineName))}\">{H(run.PipelineName)}</a> · version <code>{H(Short(run.PipelineHash))}</code> · trigger {H(run.Trigger.Kind)}{(run.Trigger.TriggerId is { } t ? " " + H(t) : "")}")
+          .Append(CultureInfo.InvariantCulture, $" · started {Time(run.CreatedAt)} · <span id=\"run-duration\">{Dur((run.FinishedAt ?? now) - run.CreatedAt)}</span>{(run.RetryOf is { } ro ? $" · retry of <a href=\"runs/{H(Uri.EscapeDataString(ro))}\">{H(ro)}</a>" : "")}</p>");
         sb.Append(CultureInfo.InvariantCulture, $"<p class=\"error\" id=\"run-error\"{(run.Error is null ? " hidden" : "")}>{H(run.Error)}</p>");
         sb.Append("<div class=\"actions\">")
-          .Append(CultureInfo.InvariantCulture, $"<button id=\"cancel\" data-action=\"/api/runs/{url}/cancel\" data-body='{{\"reason\":\"cancelled from the dashboard\"}}' data-confirm=\"Cancel run {id}?\"{(run.Status == RunStatus.Running ? "" : " disabled")}>Cancel</button> ")
-          .Append(CultureInfo.InvariantCulture, $"<button id=\"retry\" data-action=\"/api/runs/{url}/retry\" data-body=\"{{}}\" data-confirm=\"Start a new run reusing the succeeded tasks of {id}?\"{(run.Status is RunStatus.Failed or RunStatus.Cancelled ? "" : " disabled")}>Retry</button> ")
-          .Append(CultureInfo.InvariantCulture, $"<button id=\"approve\" data-action=\"/api/runs/{url}/events/approve\" data-body='{{\"approved\":true,\"by\":\"dashboard\"}}' data-confirm=\"Send the approve event to run {id}?\"{(run.Status == RunStatus.Running ? "" : " disabled")}>Approve</button>")
+          .Append(CultureInfo.InvariantCulture, $"<button id=\"cancel\" data-action=\"api/runs/{url}/cancel\" data-body='{{\"reason\":\"cancelled from the dashboard\"}}' data-confirm=\"Cancel run {id}?\"{(run.Status == RunStatus.Running ? "" : " disabled")}>Cancel</button> ")
+          .Append(CultureInfo.InvariantCulture, $"<button id=\"retry\" data-action=\"api/runs/{url}/retry\" data-body=\"{{}}\" data-confirm=\"Start a new run reusing the succeeded tasks of {id}?\"{(run.Status is RunStatus.Failed or RunStatus.Cancelled ? "" : " disabled")}>Retry</button> ")
+          .Append(CultureInfo.InvariantCulture, $"<button id=\"approve\" data-action=\"api/runs/{url}/events/approve\" data-body='{{\"approved\":true,\"by\":\"dashboard\"}}' data-confirm=\"Send the approve event to run {id}?\"{(run.Status == RunStatus.Running ? "" : " disabled")}>Approve</button>")
           .Append("<span id=\"action-result\" role=\"status\"></span></div>");
 
         sb.Append("<h2>Graph</h2>");
@@ -225,7 +226,7 @@ internal static class Pages
         var sb = new StringBuilder("<h1>Pipelines</h1><table class=\"runs\" id=\"pipelines\"><thead><tr><th>Pipeline</th><th>Versions</th><th>Active</th><th>Latest</th></tr></thead><tbody>");
         foreach (var p in pipelines)
         {
-            sb.Append(CultureInfo.InvariantCulture, $"<tr data-pipeline=\"{H(p.Name)}\"><td><a href=\"/pipelines/{H(Uri.EscapeDataString(p.Name))}\">{H(p.Name)}</a></td><td>{p.Versions}</td><td><code>{H(Short(p.Active ?? "-"))}</code></td><td>{Time(p.Latest)}</td></tr>");
+            sb.Append(CultureInfo.InvariantCulture, $"<tr data-pipeline=\"{H(p.Name)}\"><td><a href=\"pipelines/{H(Uri.EscapeDataString(p.Name))}\">{H(p.Name)}</a></td><td>{p.Versions}</td><td><code>{H(Short(p.Active ?? "-"))}</code></td><td>{Time(p.Latest)}</td></tr>");
         }
 
         if (pipelines.Count == 0)
@@ -279,7 +280,7 @@ internal static class Pages
                 var stages = string.Join(", ", m.Stages.Where(s => s.Value == v.Version).Select(s => s.Key));
                 sb.Append(CultureInfo.InvariantCulture, $"<tr><td>v{v.Version}</td><td>{Time(v.CreatedAt)}</td><td>{H(stages)}</td>")
                   .Append(CultureInfo.InvariantCulture, $"<td>{H(string.Join(", ", v.Metrics.Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Key}={x.Value:0.####}"))))}</td>")
-                  .Append(CultureInfo.InvariantCulture, $"<td>{(v.Producer is { } p ? $"<a href=\"/runs/{H(Uri.EscapeDataString(p.RunId))}\">{H(p.RunId)}</a> {H(p.Step)}" : "")}</td>")
+                  .Append(CultureInfo.InvariantCulture, $"<td>{(v.Producer is { } p ? $"<a href=\"runs/{H(Uri.EscapeDataString(p.RunId))}\">{H(p.RunId)}</a> {H(p.Step)}" : "")}</td>")
                   .Append(CultureInfo.InvariantCulture, $"<td>{H(string.Join("; ", v.Data))}</td></tr>");
             }
 
@@ -300,8 +301,8 @@ internal static class Pages
     {
         var (id, url) = (H(info.RunId), H(Uri.EscapeDataString(info.RunId)));
         var live = info.Status == "running" ? "" : " disabled";
-        return $"<p class=\"actions\"><button id=\"cancel\" data-action=\"/api/runs/{url}/cancel\" data-body='{{\"reason\":\"cancelled from the dashboard\"}}' data-confirm=\"Cancel run {id}?\"{live}>Cancel</button> "
-            + $"<button id=\"approve\" data-action=\"/api/runs/{url}/events/approve\" data-body='{{\"approved\":true,\"by\":\"dashboard\"}}' data-confirm=\"Send the approve event to run {id}?\"{live}>Approve</button></p>";
+        return $"<p class=\"actions\"><button id=\"cancel\" data-action=\"api/runs/{url}/cancel\" data-body='{{\"reason\":\"cancelled from the dashboard\"}}' data-confirm=\"Cancel run {id}?\"{live}>Cancel</button> "
+            + $"<button id=\"approve\" data-action=\"api/runs/{url}/events/approve\" data-body='{{\"approved\":true,\"by\":\"dashboard\"}}' data-confirm=\"Send the approve event to run {id}?\"{live}>Approve</button></p>";
     }
 
     public static string Error(int status, string message) => Layout("Error", $"<h1>{status}</h1><p>{H(message)}</p>");

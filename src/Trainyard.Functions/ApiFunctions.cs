@@ -65,7 +65,7 @@ public sealed class ApiFunctions(ServiceHandlers service)
 
     private async Task<IActionResult> RespondAsync(HttpRequest req, DurableTaskClient client)
     {
-        var request = await HttpApi.ReadAsync(req);
+        var request = await Trainyard.Dashboard.ApiHttp.ReadAsync(req);
         var response = request is null
             ? ApiResponse.BodyTooLarge()
             : await service.Api(client).HandleAsync(request, req.HttpContext.RequestAborted);

@@ -12,6 +12,9 @@ public static class FunctionNames
     /// <summary>Queue trigger on <see cref="DriftQueue"/>.</summary>
     public const string OnDriftSignal = "OnDriftSignal";
 
+    /// <summary>HTTP: the web dashboard below api/ui/ (App Service Authentication).</summary>
+    public const string Dashboard = "Dashboard";
+
     /// <summary>Timer: drains the Service Bus drift-signals subscription.</summary>
     public const string DrainServiceBus = "DrainServiceBus";
 

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Playwright;
 using Trainyard.Core.Engine;
@@ -44,6 +46,24 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
             with: { message: d }
         """;
 
+    private const string Live = """
+        name: durable-live
+        steps:
+          - id: a
+            uses: echo
+          - id: b
+            uses: sleep
+            needs: [a]
+            with: { duration: 4s }
+          - id: each
+            uses: echo
+            needs: [b]
+            foreach: { items: [1, 2, 3] }
+          - id: c
+            uses: echo
+            needs: [each]
+        """;
+
     [AzuriteFact]
     public async Task ADurableRunOnAzurite_IsListed_AndEveryNodeOfItsDiamondShowsSucceeded()
     {
@@ -51,7 +71,7 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
         var runId = await env.RunAsync(Diamond, "durable-diamond-1");
 
         var page = await env.PageAsync("/");
-        await page.Locator($"a[href='/runs/{runId}']").WaitForAsync();
+        await page.Locator($"a[href='runs/{runId}']").WaitForAsync();
         await page.GotoAsync(env.Url($"/runs/{runId}"));
         foreach (var step in new[] { "a", "b", "c", "d" })
         {
@@ -66,23 +86,6 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
     [AzuriteFact]
     public async Task ARunningDurableRun_ChangesItsNodeStatesLive_AndTakesItsTimelineWhenFinished_WithoutAReload()
     {
-        const string Live = """
-            name: durable-live
-            steps:
-              - id: a
-                uses: echo
-              - id: b
-                uses: sleep
-                needs: [a]
-                with: { duration: 4s }
-              - id: each
-                uses: echo
-                needs: [b]
-                foreach: { items: [1, 2, 3] }
-              - id: c
-                uses: echo
-                needs: [each]
-            """;
         await using var env = await DurableEnv.StartAsync(azurite, output, NewBlobs());
         var runId = await env.StartAsync(Live, "durable-live-1");
 
@@ -104,6 +107,32 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
         await page.WaitForSelectorAsync("#task-panel:not([hidden]) h3");
         await DashboardHarness.ShotAsync(page, "durable-live-succeeded");
         Assert.True(await page.EvaluateAsync<bool>("() => window.__sameDocument === true"), "the page was reloaded");
+        Assert.Empty(env.ScriptErrors);
+    }
+
+    [AzuriteFact]
+    public async Task UnderTheFunctionAppsBasePath_LinksTheScriptAndLiveUpdatesWork()
+    {
+        // As the Function App's Dashboard function serves it: below /api/ui/, links relative to <base href>.
+        await using var env = await DurableEnv.StartAsync(azurite, output, NewBlobs());
+        var root = await env.ServeBelowAsync("/api/ui/");
+        var runId = await env.StartAsync(Live, "durable-base-1");
+
+        var page = await env.BrowserPageAsync(root);
+        var failed = new List<string>();
+        page.Response += (_, r) => { if (r.Status >= 400) { lock (failed) { failed.Add($"{r.Status} {r.Url}"); } } };
+        await page.ClickAsync($"a[href='runs/{runId}']");
+        await page.WaitForURLAsync(root + "runs/" + runId);
+        await page.WaitForSelectorAsync("[data-step='c'][data-state='succeeded']");
+        await page.WaitForSelectorAsync("#timeline #gantt .bar-row");
+        await page.ClickAsync("[data-step='c']");
+        await page.WaitForSelectorAsync("#task-panel:not([hidden]) h3");
+        await DashboardHarness.ShotAsync(page, "durable-below-api-ui");
+        await page.ClickAsync("nav a[href='pipelines']");
+        await page.WaitForURLAsync(root + "pipelines");
+        await page.WaitForSelectorAsync("tr[data-pipeline='durable-live']");
+
+        Assert.Empty(failed);
         Assert.Empty(env.ScriptErrors);
     }
 
@@ -153,6 +182,7 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
         private IPlaywright _playwright = null!;
         private IBrowser _browser = null!;
         private AzureBlobStores _stores = null!;
+        private WebApplication? _below;
 
         public List<string> ScriptErrors { get; } = [];
 
@@ -183,6 +213,35 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
             env._playwright = await Playwright.CreateAsync();
             env._browser = await env._playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = "/usr/bin/chromium", Args = ["--no-sandbox", "--disable-gpu"], Timeout = 90_000 });
             return env;
+        }
+
+        /// <summary>Serves the dashboard below <paramref name="basePath"/> on 127.0.0.1, as a host that did its own access check.</summary>
+        public async Task<string> ServeBelowAsync(string basePath)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+            _below = builder.Build();
+            var runs = new DurableRunControl(_client.Client, NullLogger<DurableRunControl>.Instance);
+            var handler = new DashboardHandler(new DurableDashboardSource(runs, _stores.Pipelines, _stores.Values, _stores.Artifacts), basePath, NullLogger.Instance);
+            var root = basePath.TrimEnd('/');
+            _below.Run(c =>
+            {
+                var path = c.Request.Path.ToUriComponent();
+                return path.StartsWith(root, StringComparison.Ordinal) ? handler.HandleAsync(c, path[root.Length..]) : Task.CompletedTask;
+            });
+            await _below.StartAsync();
+            var address = _below.Urls.First();
+            return address.TrimEnd('/') + basePath;
+        }
+
+        public async Task<IPage> BrowserPageAsync(string url)
+        {
+            var context = await _browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+            context.SetDefaultTimeout(90_000);
+            var page = await context.NewPageAsync();
+            page.PageError += (_, e) => { lock (ScriptErrors) { ScriptErrors.Add(e); } };
+            await page.GotoAsync(url);
+            return page;
         }
 
         public async Task<string> StartAsync(string yaml, string runId)
@@ -227,6 +286,12 @@ public sealed class DurableDashboardTests(AzuriteFixture azurite, ITestOutputHel
             }
 
             _playwright?.Dispose();
+            if (_below is not null)
+            {
+                await _below.StopAsync();
+                await _below.DisposeAsync();
+            }
+
             if (_server is not null)
             {
                 await _server.DisposeAsync();

@@ -27,7 +27,7 @@ public sealed class PublishTests(PublishedApp app) : IClassFixture<PublishedApp>
             DurableNames.RunPipeline, DurableNames.RunRemoteTask, DurableNames.RunTaskChunk,
             DurableNames.RunTask, DurableNames.CancelAttempt, DurableNames.LoadPipeline, DurableNames.RunFinished,
             FunctionNames.OnSchedule, FunctionNames.OnBlobArrived, FunctionNames.OnDriftSignal, FunctionNames.DrainServiceBus,
-            .. ApiFunctions,
+            FunctionNames.Dashboard, .. ApiFunctions,
         ];
 
         Assert.Equal(expected.Order(StringComparer.Ordinal), app.Functions.Keys.Order(StringComparer.Ordinal));
@@ -104,6 +104,16 @@ public sealed class PublishTests(PublishedApp app) : IClassFixture<PublishedApp>
         Assert.Equal([method], http["methods"]!.AsArray().Select(m => m!.GetValue<string>()));
         Assert.Contains(Bindings(function), b => b["type"]!.GetValue<string>() == "http" && b["direction"]!.GetValue<string>() == "Out");
         Assert.Contains(Bindings(function), b => b["type"]!.GetValue<string>() == "durableClient");
+    }
+
+    [Fact]
+    public void Dashboard_ServesEverythingBelowApiUi_Anonymously_ForAppServiceAuthentication_WithADurableClient()
+    {
+        var http = Trigger(FunctionNames.Dashboard);
+
+        Assert.Equal(("httpTrigger", "ui/{*path}", "Anonymous"), (http["type"]!.GetValue<string>(), http["route"]!.GetValue<string>(), http["authLevel"]!.GetValue<string>()));
+        Assert.Equal(["get", "post"], http["methods"]!.AsArray().Select(m => m!.GetValue<string>()));
+        Assert.Contains(Bindings(FunctionNames.Dashboard), b => b["type"]!.GetValue<string>() == "durableClient");
     }
 
     [Fact]

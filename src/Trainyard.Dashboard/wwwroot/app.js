@@ -16,7 +16,7 @@
       post(b.getAttribute('data-action'), b.getAttribute('data-body')).then(function (r) {
         if (r.status >= 400) { out.textContent = 'refused: ' + (r.body.message || r.status); return; }
         out.textContent = r.status === 201 && r.body.runId ? 'started run ' + r.body.runId : 'done';
-        if (r.status === 201 && r.body.runId) { window.location.href = '/runs/' + encodeURIComponent(r.body.runId); }
+        if (r.status === 201 && r.body.runId) { window.location.href = 'runs/' + encodeURIComponent(r.body.runId); }
         else { poll(); }
       }).catch(function (e) { out.textContent = 'failed: ' + e; });
     });
@@ -94,7 +94,7 @@
       var el = e.target.closest('#dag [data-task]');
       if (!el || (el.tagName === 'DETAILS')) { return; }
       var panel = document.getElementById('task-panel');
-      fetch('/runs/' + encodeURIComponent(run.getAttribute('data-run')) + '/tasks/' + encodeURIComponent(el.getAttribute('data-task')), { credentials: 'same-origin' })
+      fetch('runs/' + encodeURIComponent(run.getAttribute('data-run')) + '/tasks/' + encodeURIComponent(el.getAttribute('data-task')), { credentials: 'same-origin' })
         .then(function (r) { return r.text(); }).then(function (html) { panel.innerHTML = html; panel.hidden = false; });
     });
   }
