@@ -62,7 +62,8 @@ internal static class DurableRun
         throw new CliInputException($"--store '{store}' is not a durable store: use memory (default for --engine durable) or azure:UseDevelopmentStorage=true (Azurite).");
     }
 
-    private static readonly Lazy<WebhookSender> Webhooks = new(() => new WebhookSender());
+    /// <summary>The process's `notify:` sender on the durable engine (run-finished alerts, and `serve`'s run-stuck sweep).</summary>
+    internal static readonly Lazy<WebhookSender> Webhooks = new(() => new WebhookSender());
 
     /// <summary>
     /// Starts the in-process host on <paramref name="stores"/> with the CLI's executors and steps (the same as the

@@ -107,7 +107,7 @@ internal static class ServeCommands
         }
 
         await using var host = await DurableRun.StartHostAsync(stores, workers, noCache: false, work, ct, dataContainer);
-        var handlers = new ServiceHandlers(registry, stores.Values, new TriggerOptions(), TimeProvider.System, NullLoggerFactory.Instance);
+        var handlers = new ServiceHandlers(registry, stores.Values, new TriggerOptions { Webhooks = DurableRun.Webhooks.Value }, TimeProvider.System, NullLoggerFactory.Instance);
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         await using var http = await StartHttpAsync(handlers, host.Client, port, token, ct);
         output.Info($"trainyard serve: http://127.0.0.1:{http.Port.ToString(CultureInfo.InvariantCulture)}/api/ (send Authorization: Bearer {token})");

@@ -58,7 +58,7 @@ public static class TrainyardFunctionsServices
         services.AddSingleton<IKeyValueStore>(stores.Values);
         services.AddSingleton(stores.Artifacts);
         services.AddSingleton(sp => new PipelineRegistry(stores.Pipelines, stores.Values, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton(new TriggerOptions { Retention = settings.Retention });
+        services.AddSingleton(sp => new TriggerOptions { Retention = settings.Retention, Webhooks = sp.GetRequiredService<WebhookSender>() });
         services.AddSingleton<ServiceHandlers>();
 
         // The drift step's signals go to the Service Bus topic when one is configured, else to the drift-signals

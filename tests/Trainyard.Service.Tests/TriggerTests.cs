@@ -250,6 +250,33 @@ public sealed class TriggerTests(DurableHost durable) : IClassFixture<DurableHos
     }
 
     [Fact]
+    public async Task Upkeep_SendsRunStuck_OnceForARunPastStuckAfter()
+    {
+        await using var hook = new Trainyard.Testing.WebhookReceiver();
+        await using var webhooks = new Trainyard.Notifications.WebhookSender();
+        var app = new ServiceHarness(durable, new TriggerOptions { Retention = null, Webhooks = webhooks });
+        var pipeline = await app.PushAsync(TestSpecs.DriftPipeline.Replace("steps:", $"notify:\n  - url: {hook.Url}\n    on: [run-stuck]\n    stuckAfter: 1h\nsteps:", StringComparison.Ordinal));
+        await app.Triggers.OnDriftAsync(TestSpecs.Signal(0.3, "slow"), CancellationToken.None);
+        var slow = Assert.Single(await app.RunsAsync("retrain")).RunId;
+        await durable.WaitRunningAsync(slow);
+
+        app.Clock.Advance(TimeSpan.FromMinutes(30));
+        var early = await app.Triggers.OnScheduleAsync(CancellationToken.None);
+        app.Clock.Advance(TimeSpan.FromHours(1));
+        var late = await app.Triggers.OnScheduleAsync(CancellationToken.None);
+        app.Clock.Advance(TimeSpan.FromMinutes(20));
+        var again = await app.Triggers.OnScheduleAsync(CancellationToken.None);
+
+        Assert.DoesNotContain(early.Lines, l => l.StartsWith("run-stuck", StringComparison.Ordinal));
+        Assert.Contains("run-stuck: 1 alert(s) sent", late.Lines);
+        Assert.DoesNotContain(again.Lines, l => l.StartsWith("run-stuck", StringComparison.Ordinal));
+        var alert = Assert.Single(hook.Snapshot());
+        Assert.Contains("\"event\":\"run-stuck\"", alert.Body, StringComparison.Ordinal);
+        Assert.Contains(slow, alert.Body, StringComparison.Ordinal);
+        Assert.Contains(pipeline, alert.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Upkeep_PurgesFinishedRunsOlderThanTheRetention()
     {
         var app = new ServiceHarness(durable, new TriggerOptions { Retention = TimeSpan.FromDays(30) });

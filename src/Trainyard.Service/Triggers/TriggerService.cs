@@ -8,6 +8,7 @@ using Trainyard.Core.Spec;
 using Trainyard.Engine.Durable;
 using Trainyard.Execution.Contracts;
 using Trainyard.Execution.Registry;
+using Trainyard.Notifications;
 
 namespace Trainyard.Service;
 
@@ -61,6 +62,15 @@ public sealed record TriggerOptions
 
     /// <summary>Time budget of one purge call.</summary>
     public TimeSpan PurgeBatchTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// Sends `notify:` `run-stuck` alerts of running runs past an entry's `stuckAfter` (checked at each upkeep, once per
+    /// run and entry); null: none are sent.
+    /// </summary>
+    public WebhookSender? Webhooks { get; init; }
+
+    /// <summary>How long the upkeep waits for the run-stuck deliveries it queued.</summary>
+    public TimeSpan WebhookWait { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>
@@ -126,6 +136,7 @@ public sealed partial class TriggerService
         if (await ClaimMaintenanceAsync(now, cancellationToken))
         {
             await WatchdogAsync(now, report, cancellationToken);
+            await StuckAlertsAsync(now, report, cancellationToken);
             await PurgeAsync(now, report, cancellationToken);
         }
 
@@ -527,6 +538,54 @@ public sealed partial class TriggerService
         {
             LogUpkeepFailed(ex, "watchdog");
             report.Lines.Add($"watchdog failed: {ex.Message}; it runs again at the next upkeep");
+        }
+    }
+
+    private async Task StuckAlertsAsync(DateTimeOffset now, TriggerReport report, CancellationToken ct)
+    {
+        if (options.Webhooks is not { } webhooks)
+        {
+            return;
+        }
+
+        try
+        {
+            var running = new List<RunWithSpec>();
+            var specs = new Dictionary<string, PipelineSpec?>(StringComparer.Ordinal);
+            foreach (var run in await runs.ListAsync(new RunListQuery { Status = RunStatuses.Running, Limit = 1000 }, ct))
+            {
+                if (!specs.TryGetValue(run.Version, out var spec))
+                {
+                    spec = specs[run.Version] = await registry.FindAsync(run.Pipeline, run.Version, ct) is { } version ? registry.Spec(version) : null;
+                }
+
+                if (spec is not null && spec.Notify.Any(n => n.StuckAfter is not null))
+                {
+                    // A running durable run has no state yet: what the alert tells is its id, pipeline, trigger and age.
+                    running.Add(new RunWithSpec(new RunState
+                    {
+                        RunId = run.RunId,
+                        PipelineName = run.Pipeline,
+                        PipelineHash = run.Version,
+                        Trigger = run.Trigger ?? new TriggerInfo("manual"),
+                        RetryOf = run.RetryOf,
+                        CreatedAt = run.CreatedAt,
+                        UpdatedAt = run.LastUpdatedAt,
+                    }, spec));
+                }
+            }
+
+            var sent = await new WebhookNotifier(webhooks, (_, _) => Task.FromResult<RunWithSpec?>(null)).SweepStuckAsync(running, store, now, ct);
+            if (sent > 0)
+            {
+                await webhooks.FlushAsync(options.WebhookWait);
+                report.Lines.Add(string.Create(CultureInfo.InvariantCulture, $"run-stuck: {sent} alert(s) sent"));
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogUpkeepFailed(ex, "run-stuck alerts");
+            report.Lines.Add($"run-stuck alerts failed: {ex.Message}; they are checked again at the next upkeep");
         }
     }
 
