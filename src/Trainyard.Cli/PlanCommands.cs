@@ -3,8 +3,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Trainyard.Core.Expressions;
+using Spectre.Console;
 using Trainyard.Core.Spec;
-
 using Trainyard.Core.Text;
 
 namespace Trainyard.Cli;
@@ -76,7 +76,16 @@ internal static class PlanCommands
                 output.Write(Printable.Escape(plan.ToDot(), keepNewlines: true));
                 break;
             default:
-                output.Write(Printable.Escape(plan.ToText(supplied.Keys.ToHashSet(StringComparer.Ordinal), result.Warnings.Count()), keepNewlines: true));
+                var cli = new CliOutput(json: false, output, error);
+                if (cli.Rich)
+                {
+                    cli.Ansi.Write(plan.ToTree(supplied.Keys.ToHashSet(StringComparer.Ordinal), result.Warnings.Count()));
+                }
+                else
+                {
+                    output.Write(Printable.Escape(plan.ToText(supplied.Keys.ToHashSet(StringComparer.Ordinal), result.Warnings.Count()), keepNewlines: true));
+                }
+
                 break;
         }
 
@@ -175,6 +184,49 @@ internal static class PlanCommands
             }
 
             return sb.ToString();
+        }
+
+        /// <summary>The same content as <see cref="ToText"/> as a Spectre tree (a terminal): every label is plain text, never markup.</summary>
+        public Tree ToTree(IReadOnlySet<string> supplied, int warnings)
+        {
+            var inv = CultureInfo.InvariantCulture;
+            var tree = new Tree(SpectreViews.Cell($"pipeline {Spec.Name} (version {Spec.ContentHash[..Math.Min(12, Spec.ContentHash.Length)]}, {Spec.Steps.Count} steps, {warnings} warnings)", new Style(decoration: Decoration.Bold)));
+            var parameters = tree.AddNode(SpectreViews.Cell("params"));
+            if (Spec.Params.Count == 0)
+            {
+                parameters.AddNode(SpectreViews.Cell("(none)", new Style(Color.Grey)));
+            }
+
+            foreach (var p in Spec.Params)
+            {
+                string origin = supplied.Contains(p.Name) ? "--param" : p.Default is not null ? "default" : "not set";
+                parameters.AddNode(SpectreViews.Cell(string.Create(inv, $"{p.Name} = {Params[p.Name].GetRawText()}  ({p.Type.ToString().ToLowerInvariant()}, {origin})")));
+            }
+
+            var stages = Graph.Stages();
+            var stageNode = tree.AddNode(SpectreViews.Cell("stages (steps in a stage can run together)"));
+            for (int i = 0; i < stages.Count; i++)
+            {
+                var stage = stageNode.AddNode(SpectreViews.Cell(string.Create(inv, $"{i + 1}"), new Style(Color.Blue)));
+                foreach (var id in stages[i])
+                {
+                    stage.AddNode(SpectreViews.Cell(Describe(id)));
+                }
+            }
+
+            bool dynamic = FanOuts.Values.Any(f => f.Count is null);
+            tree.AddNode(SpectreViews.Cell(string.Create(inv, $"max parallelism: {Graph.MaxParallelism} steps{(FanOuts.Count > 0 ? $", {MaxTasks}{(dynamic ? "+" : "")} tasks with fan-out" : "")}")));
+            tree.AddNode(SpectreViews.Cell(string.Create(inv, $"critical path: {Graph.CriticalPathLength} steps ({string.Join(" -> ", Graph.CriticalPath())})"), new Style(Color.Yellow)));
+            if (Spec.Triggers.Count > 0)
+            {
+                var triggers = tree.AddNode(SpectreViews.Cell("triggers"));
+                foreach (var t in Spec.Triggers)
+                {
+                    triggers.AddNode(SpectreViews.Cell($"{t.Id}: {DescribeTrigger(t)}"));
+                }
+            }
+
+            return tree;
         }
 
         private string Describe(string id)

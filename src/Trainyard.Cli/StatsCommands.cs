@@ -45,36 +45,38 @@ internal static class StatsCommands
                     return RunCommands.Ok;
                 }
 
-                Print(output.Out, health, sinceText);
+                Print(output, health, sinceText);
                 return RunCommands.Ok;
             });
         });
         return command;
     }
 
-    private static void Print(TextWriter w, PipelineHealth h, string since)
+    private static void Print(CliOutput output, PipelineHealth h, string since)
     {
-        w.WriteLine($"{h.Pipeline}: {h.Runs} run(s) in the last {since}: {h.Succeeded} succeeded, {h.Failed} failed, {h.Cancelled} cancelled, {h.Running} running");
-        w.WriteLine($"  success rate     {Pct(h.SuccessRate)}");
-        w.WriteLine($"  run duration     p50 {Sec(h.RunP50Seconds)}   p95 {Sec(h.RunP95Seconds)}");
-        w.WriteLine($"  retries          {h.Retries}");
-        w.WriteLine($"  cache hit ratio  {Pct(h.CacheHitRatio)}");
-        w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  Batch per run    {h.BatchNodeHoursPerRun:0.###} node-hours, ${h.BatchCostPerRun:0.####}"));
-        w.WriteLine();
-        w.WriteLine($"  {"step",-24} {"tasks",6} {"failed",6} {"retries",7} {"cached",6} {"p50",9} {"p95",9} {"critical",8}");
-        foreach (var s in h.Steps)
-        {
-            w.WriteLine($"  {s.Step,-24} {s.Tasks,6} {s.Failed,6} {s.Retries,7} {s.CacheHits,6} {Sec(s.P50Seconds),9} {Sec(s.P95Seconds),9} {Pct(s.CriticalPathShare),8}");
-        }
+        var inv = CultureInfo.InvariantCulture;
+        output.Write(string.Create(inv, $"{h.Pipeline}: {h.Runs} run(s) in the last {since}: {h.Succeeded} succeeded, {h.Failed} failed, {h.Cancelled} cancelled, {h.Running} running\n"));
+        output.WriteTable(
+            ["MEASURE", "VALUE"],
+            [
+                ["success rate", Pct(h.SuccessRate)],
+                ["run duration", $"p50 {Sec(h.RunP50Seconds)}   p95 {Sec(h.RunP95Seconds)}"],
+                ["retries", h.Retries.ToString(inv)],
+                ["cache hit ratio", Pct(h.CacheHitRatio)],
+                ["Batch per run", string.Create(inv, $"{h.BatchNodeHoursPerRun:0.###} node-hours, ${h.BatchCostPerRun:0.####}")],
+            ]);
+        output.Write("\n");
+        output.WriteTable(
+            ["STEP", "TASKS", "FAILED", "RETRIES", "CACHED", "P50", "P95", "CRITICAL"],
+            h.Steps.Select(s => (IReadOnlyList<string>)[s.Step, s.Tasks.ToString(inv), s.Failed.ToString(inv), s.Retries.ToString(inv), s.CacheHits.ToString(inv), Sec(s.P50Seconds), Sec(s.P95Seconds), Pct(s.CriticalPathShare)]));
 
         var advice = h.Steps.Where(s => s.Advice is not null).ToList();
         if (advice.Count > 0)
         {
-            w.WriteLine();
-            w.WriteLine("  would gain most:");
+            output.Write("\nwould gain most:\n");
             foreach (var s in advice)
             {
-                w.WriteLine($"    {s.Step}: {s.Advice}");
+                output.Write($"  {s.Step}: {s.Advice}\n");
             }
         }
     }

@@ -186,6 +186,32 @@ public sealed class HostileInputCliTests : IDisposable
     }
 
     [Fact]
+    public void Plan_OnATerminal_IsASpectreTree_OfStagesAndSteps_WithMarkupInAParamShownLiterally()
+    {
+        var spec = Trainyard.Core.Spec.PipelineLoader.LoadOrThrow("""
+            name: treed
+            params:
+              label: { type: string, default: "[link=http://evil]x[/]" }
+            steps:
+              - { id: prep, uses: echo }
+              - { id: each, uses: echo, needs: [prep], foreach: { items: [1, 2, 3] } }
+              - { id: side, uses: echo, needs: [prep] }
+            """, "treed.yaml");
+        var values = Trainyard.Core.Spec.ParamResolver.ResolveText(spec, new Dictionary<string, string>()).Values;
+        var console = new TestConsole().Width(160).EmitAnsiSequences();
+
+        console.Write(PlanCommands.Plan.Create(spec, values).ToTree(new HashSet<string>(), 0));
+
+        var text = console.Output;
+        Assert.Contains("└── ", text, StringComparison.Ordinal); // Spectre's tree guides
+        Assert.Contains("stages (steps in a stage can run together)", text, StringComparison.Ordinal);
+        Assert.Contains("each [foreach [1,2,3]: 3 items]", text, StringComparison.Ordinal);
+        Assert.Contains("critical path: 2 steps", text, StringComparison.Ordinal);
+        Assert.Contains("[link=http://evil]x[/]", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b]8;", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void HostileStepIdAndLog_AreInert_InTheInteractiveSpectreView()
     {
         var console = new TestConsole().Width(160).EmitAnsiSequences();
