@@ -86,6 +86,11 @@ public static class JournalReplay
         {
             throw new FormatException($"{source}: not a journal (a JSON array of events with a \"type\"): {ex.Message}", ex);
         }
+        catch (NotSupportedException ex)
+        {
+            // System.Text.Json's answer to an event object without its "type" (the discriminator) first.
+            throw new FormatException($"{source}: not a journal: every event must be a JSON object whose first property is \"type\" ({ex.Message})", ex);
+        }
     }
 
     /// <summary>One event as compact JSON, the form decisions are compared in.</summary>

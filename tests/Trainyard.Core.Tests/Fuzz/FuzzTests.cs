@@ -134,6 +134,15 @@ public sealed class FuzzTests
         }));
     }
 
+    [Theory]
+    [InlineData("[{\"runId\":\"x\":truenull}null,nullnull1e999\"runId\"{]")] // found by the property above (seed 17263813420623695791)
+    [InlineData("[{\"runId\":\"x\",\"type\":\"RunStarted\"}]")]
+    public void JournalReader_AnEventWithoutItsTypeFirst_IsAFormatException(string json)
+    {
+        var ex = Assert.Throws<FormatException>(() => JournalReplay.Deserialize(json, "j.json"));
+        Assert.StartsWith("j.json: not a journal", ex.Message, StringComparison.Ordinal);
+    }
+
     private static bool LoadsCleanly(string text)
     {
         var result = PipelineLoader.Load(text, "fuzz.yaml");
