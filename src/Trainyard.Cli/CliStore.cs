@@ -28,23 +28,20 @@ internal sealed class CliStore : IAsyncDisposable
 
     private readonly TimeSpan? _lease;
 
-    private readonly WebhookSender _webhooks;
-
-    private CliStore(string folder, IBackend backend, RunEngine engine, TimeSpan? lease, WebhookSender webhooks, WebhookNotifier alerts)
+    private CliStore(string folder, IBackend backend, RunEngine engine, TimeSpan? lease, WebhookSender webhooks)
     {
         Folder = folder;
         Backend = backend;
         Engine = engine;
         _lease = lease;
-        _webhooks = webhooks;
-        Alerts = alerts;
+        Webhooks = webhooks;
     }
 
     /// <summary>How long a command waits at exit for `notify:` webhooks still being sent.</summary>
     public static readonly TimeSpan WebhookFlushLimit = TimeSpan.FromSeconds(15);
 
-    /// <summary>The `notify:` webhooks of runs in this store.</summary>
-    public WebhookNotifier Alerts { get; }
+    /// <summary>The sender of the `notify:` webhooks of runs in this store (flushed when the store is disposed).</summary>
+    public WebhookSender Webhooks { get; }
 
     /// <summary>The store folder (full path).</summary>
     public string Folder { get; }
@@ -98,7 +95,7 @@ internal sealed class CliStore : IAsyncDisposable
         var alerts = new WebhookNotifier(webhooks, async (runId, ct) =>
             engine is not null && await engine.GetRunAsync(runId, ct) is { } run ? new RunWithSpec(run, await engine.GetPipelineSpecAsync(run.PipelineHash, ct)) : null);
         engine = new RunEngine(backend, options with { Notifiers = [alerts] });
-        return Task.FromResult(new CliStore(full, backend, engine, lease, webhooks, alerts));
+        return Task.FromResult(new CliStore(full, backend, engine, lease, webhooks));
     }
 
     /// <summary>
@@ -193,8 +190,8 @@ internal sealed class CliStore : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         // Webhooks of runs that just finished go out before the command exits (bounded: a dead receiver never hangs it).
-        await _webhooks.FlushAsync(WebhookFlushLimit);
-        await _webhooks.DisposeAsync();
+        await Webhooks.FlushAsync(WebhookFlushLimit);
+        await Webhooks.DisposeAsync();
         await Backend.DisposeAsync();
     }
 }

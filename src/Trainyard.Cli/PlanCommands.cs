@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Trainyard.Core.Expressions;
 using Spectre.Console;
+using Trainyard.Core.Expressions;
 using Trainyard.Core.Spec;
 using Trainyard.Core.Text;
 
@@ -76,14 +76,14 @@ internal static class PlanCommands
                 output.Write(Printable.Escape(plan.ToDot(), keepNewlines: true));
                 break;
             default:
-                var cli = new CliOutput(json: false, output, error);
+                var (cli, given, warnings) = (new CliOutput(json: false, output, error), supplied.Keys.ToHashSet(StringComparer.Ordinal), result.Warnings.Count());
                 if (cli.Rich)
                 {
-                    cli.Ansi.Write(plan.ToTree(supplied.Keys.ToHashSet(StringComparer.Ordinal), result.Warnings.Count()));
+                    cli.Ansi.Write(plan.ToTree(given, warnings));
                 }
                 else
                 {
-                    output.Write(Printable.Escape(plan.ToText(supplied.Keys.ToHashSet(StringComparer.Ordinal), result.Warnings.Count()), keepNewlines: true));
+                    output.Write(Printable.Escape(plan.ToText(given, warnings), keepNewlines: true));
                 }
 
                 break;
@@ -139,47 +139,65 @@ internal static class PlanCommands
 
         private int TasksOf(string id) => FanOuts.TryGetValue(id, out var f) ? Math.Min(f.Count ?? 1, f.MaxParallel ?? int.MaxValue) : 1;
 
+        /// <summary>What `plan` prints, whichever way it is drawn.</summary>
+        private sealed record Outline(
+            string Title,
+            IReadOnlyList<(string Name, string Value)> Params,
+            IReadOnlyList<IReadOnlyList<string>> Stages,
+            string Parallelism,
+            string CriticalPath,
+            IReadOnlyList<string> Triggers);
+
+        private Outline Summarize(IReadOnlySet<string> supplied, int warnings)
+        {
+            var inv = CultureInfo.InvariantCulture;
+            var parameters = Spec.Params.Select(p =>
+            {
+                string origin = supplied.Contains(p.Name) ? "--param" : p.Default is not null ? "default" : "not set";
+                return (p.Name, $"{Params[p.Name].GetRawText()}  ({p.Type.ToString().ToLowerInvariant()}, {origin})");
+            }).ToList();
+            bool dynamic = FanOuts.Values.Any(f => f.Count is null);
+            return new Outline(
+                string.Create(inv, $"pipeline {Spec.Name} (version {Spec.ContentHash[..Math.Min(12, Spec.ContentHash.Length)]}, {Spec.Steps.Count} steps, {warnings} warnings)"),
+                parameters,
+                [.. Graph.Stages().Select(stage => (IReadOnlyList<string>)[.. stage.Select(Describe)])],
+                string.Create(inv, $"max parallelism: {Graph.MaxParallelism} steps{(FanOuts.Count > 0 ? $", {MaxTasks}{(dynamic ? "+" : "")} tasks with fan-out" : "")}"),
+                string.Create(inv, $"critical path: {Graph.CriticalPathLength} steps ({string.Join(" -> ", Graph.CriticalPath())})"),
+                [.. Spec.Triggers.Select(t => $"{t.Id}: {DescribeTrigger(t)}")]);
+        }
+
         public string ToText(IReadOnlySet<string> supplied, int warnings)
         {
+            var o = Summarize(supplied, warnings);
             var sb = new StringBuilder();
             var inv = CultureInfo.InvariantCulture;
-            sb.Append(inv, $"pipeline {Spec.Name} (version {Spec.ContentHash[..Math.Min(12, Spec.ContentHash.Length)]}, {Spec.Steps.Count} steps, {warnings} warnings)\n");
+            sb.Append(inv, $"{o.Title}\n");
             sb.Append("params:\n");
-            if (Spec.Params.Count == 0)
+            if (o.Params.Count == 0)
             {
                 sb.Append("  (none)\n");
             }
 
-            int width = Spec.Params.Select(p => p.Name.Length).DefaultIfEmpty(0).Max();
-            foreach (var p in Spec.Params)
+            int width = o.Params.Select(p => p.Name.Length).DefaultIfEmpty(0).Max();
+            foreach (var (name, value) in o.Params)
             {
-                string origin = supplied.Contains(p.Name) ? "--param" : p.Default is not null ? "default" : "not set";
-                sb.Append(inv, $"  {p.Name.PadRight(width)} = {Params[p.Name].GetRawText()}  ({p.Type.ToString().ToLowerInvariant()}, {origin})\n");
+                sb.Append(inv, $"  {name.PadRight(width)} = {value}\n");
             }
 
-            var stages = Graph.Stages();
             sb.Append("stages (steps in a stage can run together):\n");
-            for (int i = 0; i < stages.Count; i++)
+            for (int i = 0; i < o.Stages.Count; i++)
             {
-                sb.Append(inv, $"  {i + 1}. {string.Join(", ", stages[i].Select(Describe))}\n");
+                sb.Append(inv, $"  {i + 1}. {string.Join(", ", o.Stages[i])}\n");
             }
 
-            int maxTasks = MaxTasks;
-            bool dynamic = FanOuts.Values.Any(f => f.Count is null);
-            sb.Append(inv, $"max parallelism: {Graph.MaxParallelism} steps");
-            if (FanOuts.Count > 0)
-            {
-                sb.Append(inv, $", {maxTasks}{(dynamic ? "+" : "")} tasks with fan-out");
-            }
-
-            sb.Append('\n');
-            sb.Append(inv, $"critical path: {Graph.CriticalPathLength} steps ({string.Join(" -> ", Graph.CriticalPath())})\n");
-            if (Spec.Triggers.Count > 0)
+            sb.Append(inv, $"{o.Parallelism}\n");
+            sb.Append(inv, $"{o.CriticalPath}\n");
+            if (o.Triggers.Count > 0)
             {
                 sb.Append("triggers:\n");
-                foreach (var t in Spec.Triggers)
+                foreach (var t in o.Triggers)
                 {
-                    sb.Append(inv, $"  {t.Id}: {DescribeTrigger(t)}\n");
+                    sb.Append(inv, $"  {t}\n");
                 }
             }
 
@@ -189,40 +207,37 @@ internal static class PlanCommands
         /// <summary>The same content as <see cref="ToText"/> as a Spectre tree (a terminal): every label is plain text, never markup.</summary>
         public Tree ToTree(IReadOnlySet<string> supplied, int warnings)
         {
-            var inv = CultureInfo.InvariantCulture;
-            var tree = new Tree(SpectreViews.Cell($"pipeline {Spec.Name} (version {Spec.ContentHash[..Math.Min(12, Spec.ContentHash.Length)]}, {Spec.Steps.Count} steps, {warnings} warnings)", new Style(decoration: Decoration.Bold)));
+            var o = Summarize(supplied, warnings);
+            var tree = new Tree(SpectreViews.Cell(o.Title, new Style(decoration: Decoration.Bold)));
             var parameters = tree.AddNode(SpectreViews.Cell("params"));
-            if (Spec.Params.Count == 0)
+            if (o.Params.Count == 0)
             {
                 parameters.AddNode(SpectreViews.Cell("(none)", new Style(Color.Grey)));
             }
 
-            foreach (var p in Spec.Params)
+            foreach (var (name, value) in o.Params)
             {
-                string origin = supplied.Contains(p.Name) ? "--param" : p.Default is not null ? "default" : "not set";
-                parameters.AddNode(SpectreViews.Cell(string.Create(inv, $"{p.Name} = {Params[p.Name].GetRawText()}  ({p.Type.ToString().ToLowerInvariant()}, {origin})")));
+                parameters.AddNode(SpectreViews.Cell($"{name} = {value}"));
             }
 
-            var stages = Graph.Stages();
-            var stageNode = tree.AddNode(SpectreViews.Cell("stages (steps in a stage can run together)"));
-            for (int i = 0; i < stages.Count; i++)
+            var stages = tree.AddNode(SpectreViews.Cell("stages (steps in a stage can run together)"));
+            for (int i = 0; i < o.Stages.Count; i++)
             {
-                var stage = stageNode.AddNode(SpectreViews.Cell(string.Create(inv, $"{i + 1}"), new Style(Color.Blue)));
-                foreach (var id in stages[i])
+                var stage = stages.AddNode(SpectreViews.Cell((i + 1).ToString(CultureInfo.InvariantCulture), new Style(Color.Blue)));
+                foreach (var step in o.Stages[i])
                 {
-                    stage.AddNode(SpectreViews.Cell(Describe(id)));
+                    stage.AddNode(SpectreViews.Cell(step));
                 }
             }
 
-            bool dynamic = FanOuts.Values.Any(f => f.Count is null);
-            tree.AddNode(SpectreViews.Cell(string.Create(inv, $"max parallelism: {Graph.MaxParallelism} steps{(FanOuts.Count > 0 ? $", {MaxTasks}{(dynamic ? "+" : "")} tasks with fan-out" : "")}")));
-            tree.AddNode(SpectreViews.Cell(string.Create(inv, $"critical path: {Graph.CriticalPathLength} steps ({string.Join(" -> ", Graph.CriticalPath())})"), new Style(Color.Yellow)));
-            if (Spec.Triggers.Count > 0)
+            tree.AddNode(SpectreViews.Cell(o.Parallelism));
+            tree.AddNode(SpectreViews.Cell(o.CriticalPath, new Style(Color.Yellow)));
+            if (o.Triggers.Count > 0)
             {
                 var triggers = tree.AddNode(SpectreViews.Cell("triggers"));
-                foreach (var t in Spec.Triggers)
+                foreach (var t in o.Triggers)
                 {
-                    triggers.AddNode(SpectreViews.Cell($"{t.Id}: {DescribeTrigger(t)}"));
+                    triggers.AddNode(SpectreViews.Cell(t));
                 }
             }
 

@@ -62,14 +62,10 @@ internal static class TaskLogs
     }
 
     /// <summary>
-    /// Where an attempt's log is stored: `{outputPrefix}log.txt` of its work item, with the dispatch id both engines
-    /// derive from run, task and attempt (<see cref="EngineIds.DispatchId"/>).
+    /// Where an attempt's log is stored, with the dispatch id both engines derive from run, task and attempt
+    /// (<see cref="EngineIds.DispatchId"/>).
     /// </summary>
-    internal static string LogPath(string runId, string taskKey, int attempt) => new TaskWorkItem
-    {
-        RunId = runId, TaskKey = taskKey, StepId = EngineIds.ParseTaskKey(taskKey).StepId, Attempt = attempt, DispatchId = EngineIds.DispatchId(runId, taskKey, attempt),
-        PipelineName = "", PipelineHash = "", Executor = ExecutorKind.Builtin,
-    }.OutputPrefix + "log.txt";
+    internal static string LogPath(string runId, string taskKey, int attempt) => TaskWorkItem.LogPathOf(runId, taskKey, EngineIds.DispatchId(runId, taskKey, attempt));
 
     /// <summary>Writes a stored log in chunks (a log is as long as its step made it); output.Write escapes what the step printed.</summary>
     internal static async Task CopyAsync(Stream stream, CliOutput output, CancellationToken ct)

@@ -66,7 +66,7 @@ internal static class UiCommands
                                 }
                             }
 
-                            await cli.Alerts.SweepStuckAsync(withSpecs, cli.Backend.Store, DateTimeOffset.UtcNow, token);
+                            await WebhookNotifier.SweepStuckAsync(cli.Webhooks, withSpecs, cli.Backend.Store, DateTimeOffset.UtcNow, token);
                         },
                     }, ct);
                 }

@@ -58,7 +58,7 @@ public sealed class LocalProcessExecutor(LocalExecutorOptions? options = null) :
     public const string OutputsFileName = "outputs.json";
 
     /// <summary>Name the runtime stores the task log under, beside the outputs (`{OutputPrefix}log.txt`); steps may not use it.</summary>
-    public const string ReservedLogName = "log.txt";
+    public const string ReservedLogName = TaskWorkItem.LogName;
 
     private readonly LocalExecutorOptions _options = options ?? new LocalExecutorOptions();
 

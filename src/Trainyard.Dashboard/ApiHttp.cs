@@ -18,8 +18,7 @@ public static class ApiHttp
     public static Task<ApiRequest?> ReadAsync(HttpRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var path = request.Path.ToUriComponent();
-        return ReadAsync(request, path.StartsWith(RoutePrefix, StringComparison.OrdinalIgnoreCase) ? path[RoutePrefix.Length..] : path);
+        return ReadAsync(request, (request.Path.StartsWithSegments(RoutePrefix, StringComparison.OrdinalIgnoreCase, out var rest) ? rest : request.Path).ToUriComponent());
     }
 
     /// <summary>Reads a request whose API path (below the route prefix, still escaped) is <paramref name="apiPath"/>; null when its body is too large.</summary>

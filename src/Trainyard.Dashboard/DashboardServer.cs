@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Collections.Immutable;
 using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography;
@@ -16,7 +15,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trainyard.Core.Engine;
 using Trainyard.Core.Spec;
-using Trainyard.Engine.Durable;
 using Trainyard.Execution.Artifacts;
 using Trainyard.Execution.Contracts;
 using Trainyard.Execution.Registry;
@@ -119,9 +117,9 @@ public sealed class DashboardServer : IAsyncDisposable
         var site = new DashboardSite(catalog, options.Durable, options.Time);
         app.Use(async (context, next) =>
         {
-            DashboardSite.SecurityHeaders(context); // on refusals too
             if (access.Check(context) is { } refused)
             {
+                DashboardSite.SecurityHeaders(context); // an answer that never reaches the handler, which sets them otherwise
                 if (refused.Status == StatusCodes.Status303SeeOther)
                 {
                     context.Response.StatusCode = refused.Status;
@@ -239,8 +237,7 @@ internal sealed class DashboardSite
     /// </summary>
     public async Task HandleAsync(HttpContext c, string escapedPath)
     {
-        var trimmed = escapedPath.Trim('/');
-        string[] parts = trimmed.Length == 0 ? [] : trimmed.Split('/');
+        var parts = Segments(escapedPath);
         var read = HttpMethods.IsGet(c.Request.Method) || HttpMethods.IsHead(c.Request.Method);
         if (parts is ["api", .. var api])
         {
@@ -309,6 +306,9 @@ internal sealed class DashboardSite
         }
     }
 
+    /// <summary>The path's segments, still escaped: `/runs/a%2Fb/` is ["runs", "a%2Fb"].</summary>
+    private static string[] Segments(string escapedPath) => escapedPath.Trim('/') is { Length: > 0 } trimmed ? trimmed.Split('/') : [];
+
     /// <summary>Headers every answer carries: a strict content security policy, no sniffing, no referrer.</summary>
     public static void SecurityHeaders(HttpContext context)
     {
@@ -324,7 +324,7 @@ internal sealed class DashboardSite
         context.Response.Clear();
         context.Response.StatusCode = StatusCodes.Status500InternalServerError;
         var message = $"the dashboard could not answer: {e.GetType().Name}: {e.Message} (details in the host log)";
-        if (escapedPath.TrimStart('/').StartsWith("api/", StringComparison.Ordinal))
+        if (Segments(escapedPath) is ["api", ..])
         {
             await DashboardServer.WriteJsonAsync(context, new JsonObject { ["code"] = "internal", ["message"] = message, ["field"] = null });
         }
@@ -353,28 +353,20 @@ internal sealed class DashboardSite
     private async Task RunPageAsync(HttpContext c, string id)
     {
         var ct = c.RequestAborted;
-        RunState? run;
+        var (run, durable) = await LookupAsync(id, ct);
         var live = false;
-        if (_engine is { } engine)
+        PipelineSpec? spec = null;
+        if (run is null && durable is not null)
         {
-            run = await engine.GetRunAsync(id, ct);
-        }
-        else
-        {
-            var info = await _runs.GetAsync(id, ct);
-            run = info?.State;
-            if (info is not null && run is null)
+            // A durable run's tasks are in its output once it has finished; until then the DAG is drawn from the
+            // per-step states its progress carries (counts only when a large pipeline's states did not fit).
+            if (durable.Progress is { Steps.Count: 0, Total: > 0 } || (spec = await SpecAsync(durable.Version, ct)) is null)
             {
-                // A durable run's tasks are in its output once it has finished; until then the DAG is drawn from the
-                // per-step states its progress carries (counts only when a large pipeline's states did not fit).
-                if (info.Progress is { Steps.Count: 0, Total: > 0 } || await SpecAsync(info.Version, ct) is null)
-                {
-                    await Html(c, Pages.Progress(info));
-                    return;
-                }
-
-                (run, live) = (LiveState(info), true);
+                await Html(c, Pages.Progress(durable));
+                return;
             }
+
+            (run, live) = (durable.StateSoFar(), true);
         }
 
         if (run is null)
@@ -384,42 +376,15 @@ internal sealed class DashboardSite
             return;
         }
 
-        var spec = await SpecAsync(run.PipelineHash, ct);
+        spec ??= await SpecAsync(run.PipelineHash, ct);
         var attempts = live ? [] : await AttemptsAsync(run, ct);
         await Html(c, Pages.Run(run, spec, attempts, time.GetUtcNow(), live));
     }
 
-    /// <summary>A running durable run as far as its progress tells: one task per started step, no attempts.</summary>
-    internal static RunState LiveState(RunInfo info)
-    {
-        var steps = info.Progress?.Steps ?? new Dictionary<string, StepProgress>();
-        return new RunState
-        {
-            RunId = info.RunId,
-            PipelineName = info.Pipeline,
-            PipelineHash = info.Version,
-            Status = info.Progress?.Status ?? RunStatus.Running,
-            Trigger = info.Trigger ?? new TriggerInfo("manual"),
-            RetryOf = info.RetryOf,
-            Error = info.Error ?? info.Progress?.Error,
-            CreatedAt = info.CreatedAt,
-            UpdatedAt = info.LastUpdatedAt,
-            Tasks = ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, steps.Select(s => KeyValuePair.Create(s.Key, new TaskState
-            {
-                TaskKey = s.Key,
-                StepId = s.Key,
-                Status = s.Value.Status,
-                Attempt = s.Value.Attempt ?? 1,
-                Items = s.Value.Items,
-                ItemsOpen = s.Value.ItemsOpen,
-            }))),
-        };
-    }
-
     private async Task TaskPanelAsync(HttpContext c, string id, string key)
     {
-        var run = await RunAsync(id, c.RequestAborted);
-        if (run is null && _engine is null && await _runs.GetAsync(id, c.RequestAborted) is { IsActive: true })
+        var (run, durable) = await LookupAsync(id, c.RequestAborted);
+        if (run is null && durable is { IsActive: true })
         {
             await c.Response.WriteAsync("<p class=\"empty\">The durable engine records a task's outputs, artifacts and log location in the run's final state: they show here when the run finishes.</p>");
             return;
@@ -435,7 +400,7 @@ internal sealed class DashboardSite
         string? log = null;
         if (task.DispatchId is { } d)
         {
-            var path = $"runs/{run.RunId}/{task.TaskKey}/{d}/log.txt";
+            var path = TaskWorkItem.LogPathOf(run.RunId, task.TaskKey, d);
             await using var stream = await _artifacts.OpenReadAsync(path, c.RequestAborted);
             if (stream is not null)
             {
@@ -499,8 +464,19 @@ internal sealed class DashboardSite
         return Pages.Models(models);
     }
 
-    private async Task<RunState?> RunAsync(string id, CancellationToken ct)
-        => _engine is { } engine ? await engine.GetRunAsync(id, ct) : (await _runs.GetAsync(id, ct))?.State;
+    private async Task<RunState?> RunAsync(string id, CancellationToken ct) => (await LookupAsync(id, ct)).Final;
+
+    /// <summary>A run's final state (an embedded run's state at any time), and for a durable run what its task hub says of it.</summary>
+    private async Task<(RunState? Final, RunInfo? Durable)> LookupAsync(string id, CancellationToken ct)
+    {
+        if (_engine is { } engine)
+        {
+            return (await engine.GetRunAsync(id, ct), null);
+        }
+
+        var info = await _runs.GetAsync(id, ct);
+        return (info?.State, info);
+    }
 
     private async Task<IReadOnlyList<AttemptBar>> AttemptsAsync(RunState run, CancellationToken ct)
         => _engine is { } engine ? RunTimeline.Of(await engine.ReadJournalAsync(run.RunId, ct)) : RunTimeline.OfState(run);

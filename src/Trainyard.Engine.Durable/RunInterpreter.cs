@@ -310,8 +310,8 @@ internal sealed class RunInterpreter
                 case CancelTask c:
                     Cancel(c);
                     break;
-                case NotifyRunFinished n when HoldsRemoteWork() || Notifies():
-                    _finished = _ctx.CallActivityAsync<bool>(DurableNames.RunFinished, new RunFinishedInput(RunId, _input.PipelineHash, n.Status, Notifies() ? _state : null));
+                case NotifyRunFinished n when Notifies() is var notifies && (notifies || HoldsRemoteWork()):
+                    _finished = _ctx.CallActivityAsync<bool>(DurableNames.RunFinished, new RunFinishedInput(RunId, _input.PipelineHash, n.Status, notifies ? _state : null));
                     break;
             }
         }

@@ -224,7 +224,7 @@ public sealed class AttemptRunner
         if (log.Length > 0)
         {
             using var logData = new MemoryStream(Encoding.UTF8.GetBytes(log.ToString()));
-            await _o.Artifacts.PutAsync(work.OutputPrefix + "log.txt", logData, cancellationToken).ConfigureAwait(false);
+            await _o.Artifacts.PutAsync(work.LogPath, logData, cancellationToken).ConfigureAwait(false);
         }
 
         if (run.Outcome is TaskOutcome.Succeeded s && _o.TaskCache is { } cache && work.Cache?.Enabled == true && !s.Result.Cached)

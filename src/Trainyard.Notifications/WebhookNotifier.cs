@@ -55,8 +55,9 @@ public sealed class WebhookNotifier(WebhookSender sender, Func<string, Cancellat
     /// Sends `run-stuck` for running runs past their entries' `stuckAfter`, once per run and entry: the mark is a
     /// create-only key (scope `notify`, key `stuck/{delivery id}`) in <paramref name="marks"/>, so several watchdogs send it once.
     /// </summary>
-    public async Task<int> SweepStuckAsync(IEnumerable<RunWithSpec> running, IKeyValueStore marks, DateTimeOffset now, CancellationToken cancellationToken)
+    public static async Task<int> SweepStuckAsync(WebhookSender sender, IEnumerable<RunWithSpec> running, IKeyValueStore marks, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(sender);
         ArgumentNullException.ThrowIfNull(running);
         ArgumentNullException.ThrowIfNull(marks);
         var sent = 0;

@@ -156,14 +156,13 @@ public sealed class WebhookTests : IAsyncLifetime
     {
         var sender = Sender();
         var marks = new InMemoryRunStore();
-        var notifier = new WebhookNotifier(sender, (_, _) => Task.FromResult<RunWithSpec?>(null));
         var spec = new PipelineSpec { Name = "slow", Steps = [Step("a", "sleep")], Notify = [Hook(NotifyEvent.RunStuck) with { StuckAfter = TimeSpan.FromHours(1) }] };
         var started = new DateTimeOffset(2026, 12, 3, 8, 0, 0, TimeSpan.Zero);
         var run = new RunState { RunId = "slow-1", PipelineName = "slow", PipelineHash = "h", CreatedAt = started };
 
-        var early = await notifier.SweepStuckAsync([new RunWithSpec(run, spec)], marks, started.AddMinutes(59), CancellationToken.None);
-        var late = await notifier.SweepStuckAsync([new RunWithSpec(run, spec)], marks, started.AddMinutes(61), CancellationToken.None);
-        var again = await notifier.SweepStuckAsync([new RunWithSpec(run, spec)], marks, started.AddHours(5), CancellationToken.None);
+        var early = await WebhookNotifier.SweepStuckAsync(sender, [new RunWithSpec(run, spec)], marks, started.AddMinutes(59), CancellationToken.None);
+        var late = await WebhookNotifier.SweepStuckAsync(sender, [new RunWithSpec(run, spec)], marks, started.AddMinutes(61), CancellationToken.None);
+        var again = await WebhookNotifier.SweepStuckAsync(sender, [new RunWithSpec(run, spec)], marks, started.AddHours(5), CancellationToken.None);
 
         Assert.Equal((0, 1, 0), (early, late, again));
         var got = await _receiver.NextAsync(Bound);

@@ -85,6 +85,18 @@ public sealed record TaskWorkItem
     /// <summary>Caching for this step, if enabled.</summary>
     public CacheSpec? Cache { get; init; }
 
+    /// <summary>Name of the attempt's captured stdout/stderr beside its outputs.</summary>
+    public const string LogName = "log.txt";
+
     /// <summary>Artifact path prefix for this attempt's outputs: `runs/{run}/{taskKey}/{dispatchId}/`.</summary>
-    public string OutputPrefix => $"runs/{RunId}/{TaskKey}/{DispatchId}/";
+    public string OutputPrefix => OutputPrefixOf(RunId, TaskKey, DispatchId);
+
+    /// <summary>Where this attempt's log is stored: `{OutputPrefix}log.txt`.</summary>
+    public string LogPath => OutputPrefix + LogName;
+
+    /// <summary>The output prefix of an attempt given by run, task and dispatch id.</summary>
+    public static string OutputPrefixOf(string runId, string taskKey, string dispatchId) => $"runs/{runId}/{taskKey}/{dispatchId}/";
+
+    /// <summary>The log path of an attempt given by run, task and dispatch id.</summary>
+    public static string LogPathOf(string runId, string taskKey, string dispatchId) => OutputPrefixOf(runId, taskKey, dispatchId) + LogName;
 }

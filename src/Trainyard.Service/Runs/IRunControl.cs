@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text.Json;
 using Trainyard.Core.Engine;
 using Trainyard.Engine.Durable;
@@ -86,6 +87,32 @@ public sealed record RunInfo
 
     /// <summary>True when the run is pending or running.</summary>
     public bool IsActive => Status is RunStatuses.Pending or RunStatuses.Running;
+
+    /// <summary>
+    /// The run as far as this tells: its final <see cref="State"/> once finished; until then its identity, trigger and
+    /// times with one task per started step from the progress's per-step states (no attempts, outputs or logs).
+    /// </summary>
+    public RunState StateSoFar() => State ?? new RunState
+    {
+        RunId = RunId,
+        PipelineName = Pipeline,
+        PipelineHash = Version,
+        Status = Progress?.Status ?? RunStatus.Running,
+        Trigger = Trigger ?? new TriggerInfo("manual"),
+        RetryOf = RetryOf,
+        Error = Error ?? Progress?.Error,
+        CreatedAt = CreatedAt,
+        UpdatedAt = LastUpdatedAt,
+        Tasks = ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, (Progress?.Steps ?? new Dictionary<string, StepProgress>()).Select(s => KeyValuePair.Create(s.Key, new TaskState
+        {
+            TaskKey = s.Key,
+            StepId = s.Key,
+            Status = s.Value.Status,
+            Attempt = s.Value.Attempt ?? 1,
+            Items = s.Value.Items,
+            ItemsOpen = s.Value.ItemsOpen,
+        }))),
+    };
 }
 
 /// <summary>The run statuses a caller sees (and filters by).</summary>

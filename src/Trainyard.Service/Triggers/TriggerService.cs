@@ -135,8 +135,11 @@ public sealed partial class TriggerService
 
         if (await ClaimMaintenanceAsync(now, cancellationToken))
         {
-            await WatchdogAsync(now, report, cancellationToken);
-            await StuckAlertsAsync(now, report, cancellationToken);
+            if (await WatchdogAsync(now, report, cancellationToken) is { } running)
+            {
+                await StuckAlertsAsync(running, now, report, cancellationToken);
+            }
+
             await PurgeAsync(now, report, cancellationToken);
         }
 
@@ -516,7 +519,8 @@ public sealed partial class TriggerService
         return await store.TryPutValueAsync(MaintenanceScope, Key, now.ToString("O", CultureInfo.InvariantCulture), stored?.ETag, ct) is not null;
     }
 
-    private async Task WatchdogAsync(DateTimeOffset now, TriggerReport report, CancellationToken ct)
+    /// <summary>Reports runs without progress; returns the running runs it listed (null when it could not list them).</summary>
+    private async Task<IReadOnlyList<RunInfo>?> WatchdogAsync(DateTimeOffset now, TriggerReport report, CancellationToken ct)
     {
         try
         {
@@ -533,15 +537,17 @@ public sealed partial class TriggerService
             }
 
             report.Stuck.AddRange(stuck);
+            return running;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             LogUpkeepFailed(ex, "watchdog");
             report.Lines.Add($"watchdog failed: {ex.Message}; it runs again at the next upkeep");
+            return null;
         }
     }
 
-    private async Task StuckAlertsAsync(DateTimeOffset now, TriggerReport report, CancellationToken ct)
+    private async Task StuckAlertsAsync(IReadOnlyList<RunInfo> runningRuns, DateTimeOffset now, TriggerReport report, CancellationToken ct)
     {
         if (options.Webhooks is not { } webhooks)
         {
@@ -552,7 +558,7 @@ public sealed partial class TriggerService
         {
             var running = new List<RunWithSpec>();
             var specs = new Dictionary<string, PipelineSpec?>(StringComparer.Ordinal);
-            foreach (var run in await runs.ListAsync(new RunListQuery { Status = RunStatuses.Running, Limit = 1000 }, ct))
+            foreach (var run in runningRuns)
             {
                 if (!specs.TryGetValue(run.Version, out var spec))
                 {
@@ -561,21 +567,12 @@ public sealed partial class TriggerService
 
                 if (spec is not null && spec.Notify.Any(n => n.StuckAfter is not null))
                 {
-                    // A running durable run has no state yet: what the alert tells is its id, pipeline, trigger and age.
-                    running.Add(new RunWithSpec(new RunState
-                    {
-                        RunId = run.RunId,
-                        PipelineName = run.Pipeline,
-                        PipelineHash = run.Version,
-                        Trigger = run.Trigger ?? new TriggerInfo("manual"),
-                        RetryOf = run.RetryOf,
-                        CreatedAt = run.CreatedAt,
-                        UpdatedAt = run.LastUpdatedAt,
-                    }, spec));
+                    // A running run's alert tells its id, pipeline, trigger and age.
+                    running.Add(new RunWithSpec(run.StateSoFar(), spec));
                 }
             }
 
-            var sent = await new WebhookNotifier(webhooks, (_, _) => Task.FromResult<RunWithSpec?>(null)).SweepStuckAsync(running, store, now, ct);
+            var sent = await WebhookNotifier.SweepStuckAsync(webhooks, running, store, now, ct);
             if (sent > 0)
             {
                 await webhooks.FlushAsync(options.WebhookWait);
